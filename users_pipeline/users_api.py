@@ -1,0 +1,237 @@
+"""Client for GoRest-style paginated user APIs: walks every page, paces itself, retries.
+
+No Dagster imports: the asset calls `UsersApiClient.iter_pages()` and decides what to log.
+GoRest facts this relies on (see the README): `page`/`per_page` query parameters, `per_page`
+capped at 100 (larger values silently return 10 records), `X-Pagination-*` headers, and a
+rate limit whose `X-RateLimit-Reset` is *seconds to wait*, with no `Retry-After` on a 429.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import requests
+
+from users_pipeline.errors import PipelineError
+
+DEFAULT_USERS_API_URL = "https://gorest.co.in/public/v2/users"
+MAX_PAGE_SIZE = 100
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 429})
+
+
+class UsersApiError(PipelineError):
+    """A request that cannot succeed: the message is one line naming the URL and the cause."""
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user:password part replaced, safe for logs and errors."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def validate_api_url(url: str) -> str:
+    """Refuse anything but an absolute http(s) URL before a single request is made."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsersApiError(f"USERS_API_URL must be an http(s) URL, got {redact_url(url)!r}")
+    return url
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of users with the pagination facts the server reported for it."""
+
+    number: int
+    records: list[dict]
+    total: int | None
+    page_count: int | None
+    limit: int | None
+
+
+@dataclass
+class CrawlStats:
+    """What a crawl cost: reported as metadata so a user sees retries and budget left."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limit_waits: int = 0
+    seconds_waited: float = 0.0
+    rate_limit_remaining: int | None = None
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class UsersApiClient:
+    """Fetches every page of a users list endpoint.
+
+    Retries connection errors, timeouts, 5xx and 429 with exponential backoff and jitter, up to
+    `max_attempts` per page; a 429 waits `X-RateLimit-Reset` seconds. Before the budget runs out
+    (`X-RateLimit-Remaining` at 0) it waits the reset instead of provoking a 429.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        timeout_seconds: float = 30.0,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = validate_api_url(url)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise UsersApiError(
+                f"USERS_API_PAGE_SIZE must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
+                " (GoRest silently serves 10 records per page above 100)"
+            )
+        if max_attempts < 1:
+            raise UsersApiError(f"USERS_API_MAX_ATTEMPTS must be at least 1, got {max_attempts}")
+        self.page_size = page_size
+        self.timeout_seconds = timeout_seconds
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.stats = CrawlStats()
+        self._sleep = sleep
+        self._wait_before_next = 0.0
+        self._session = requests.Session()
+        self._session.headers["Accept"] = "application/json"
+        self._session.headers["User-Agent"] = "users-pipeline/0.1"
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token}"
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> UsersApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def iter_pages(self) -> Iterator[Page]:
+        """Yield pages 1..N in order, N from `X-Pagination-Pages` (or until a short page)."""
+        number = 1
+        while True:
+            page = self.fetch_page(number)
+            yield page
+            if page.page_count is not None:
+                if number >= page.page_count:
+                    return
+            elif len(page.records) < (page.limit or self.page_size):
+                return
+            number += 1
+
+    def fetch_page(self, number: int) -> Page:
+        response = self._get({"page": number, "per_page": self.page_size}, number)
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as error:
+            raise UsersApiError(
+                f"GET {self.display_url} page {number}: body is not JSON"
+                f" ({response.headers.get('Content-Type', 'no content-type')}, {error})"
+            ) from None
+        if not isinstance(body, list):
+            raise UsersApiError(
+                f"GET {self.display_url} page {number}: expected a JSON array of users,"
+                f" got {type(body).__name__}"
+            )
+        return Page(
+            number=number,
+            records=body,
+            total=_int_header(response, "X-Pagination-Total"),
+            page_count=_int_header(response, "X-Pagination-Pages"),
+            limit=_int_header(response, "X-Pagination-Limit"),
+        )
+
+    def _get(self, params: dict[str, int], number: int) -> requests.Response:
+        """One page with retries; a retryable failure on the last attempt becomes UsersApiError."""
+        where = f"GET {self.display_url} page {number}"
+        for attempt in range(1, self.max_attempts + 1):
+            self._pace()
+            self.stats.requests += 1
+            try:
+                response = self._session.get(self.url, params=params, timeout=self.timeout_seconds)
+            except requests.Timeout:
+                cause = f"timed out after {self.timeout_seconds:g} s"
+            except requests.ConnectionError as error:
+                cause = f"cannot connect ({_root_cause(error)}); check USERS_API_URL"
+            else:
+                self.stats.statuses[response.status_code] = (
+                    self.stats.statuses.get(response.status_code, 0) + 1
+                )
+                self._remember_budget(response)
+                if response.status_code == 200:
+                    return response
+                cause = f"HTTP {response.status_code}{_api_message(response)}"
+                if response.status_code in (401, 403):
+                    raise UsersApiError(f"{where}: {cause}; check USERS_API_TOKEN")
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise UsersApiError(f"{where}: {cause}")
+                if response.status_code == 429:
+                    self.stats.rate_limit_waits += 1
+                    reset = _int_header(response, "X-RateLimit-Reset")
+                    self._wait_before_next = max(self._wait_before_next, float(reset or 1))
+            if attempt == self.max_attempts:
+                raise UsersApiError(f"{where}: {cause} (gave up after {attempt} attempts)")
+            self.stats.retries += 1
+            backoff = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+            self._wait_before_next = max(self._wait_before_next, backoff * random.uniform(0.5, 1))
+        raise AssertionError("unreachable")
+
+    def _remember_budget(self, response: requests.Response) -> None:
+        """Read the rate-limit headers; an exhausted budget means wait the reset before the next."""
+        remaining = _int_header(response, "X-RateLimit-Remaining")
+        self.stats.rate_limit_remaining = remaining
+        if remaining is not None and remaining <= 0:
+            reset = _int_header(response, "X-RateLimit-Reset") or 1
+            self._wait_before_next = max(self._wait_before_next, float(reset))
+
+    def _pace(self) -> None:
+        if self._wait_before_next > 0:
+            self.stats.seconds_waited += self._wait_before_next
+            self._sleep(self._wait_before_next)
+            self._wait_before_next = 0.0
+
+
+def _api_message(response: requests.Response) -> str:
+    """GoRest errors are `{"message": ...}`: show the message, never the whole body."""
+    try:
+        message = orjson.loads(response.content).get("message")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return f" {str(message)[:200]!r}" if message else ""
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost reason of a requests error, e.g. 'Connection refused'."""
+    while error.__context__ is not None and error.__context__ is not error:
+        error = error.__context__
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if "] " in text:  # "[Errno 111] Connection refused"
+        text = text.split("] ", 1)[1]
+    return text[:200]

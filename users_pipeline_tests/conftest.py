@@ -1,0 +1,111 @@
+"""Real parts for the tests: PostgreSQL, an S3 endpoint and a GoRest-compatible API, all on
+this machine. Nothing here reaches the internet.
+
+- PostgreSQL: `TEST_DATABASE_URL` when set, else an embedded server started for the session.
+  Each test gets its own schema, so tables never leak between tests.
+- S3: moto's server mode on 127.0.0.1, reached over HTTP through `S3Resource(endpoint_url=...)`;
+  each test gets its own bucket.
+- API: `GoRestServer` on 127.0.0.1, one per test, with fault switches.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster_aws.s3 import S3Resource
+from moto.server import ThreadedMotoServer
+
+from users_pipeline.resources import (
+    ArchiveResource,
+    DataDirResource,
+    PostgresResource,
+    UsersApiResource,
+    start_embedded_postgres,
+)
+from users_pipeline_tests.gorest_server import GoRestServer, generate_users
+
+DAY = date(2026, 6, 1)
+S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    server = start_embedded_postgres(tmp_path_factory.mktemp("pg") / "data")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def users_table(postgres_url: str) -> Iterator[str]:
+    """A `schema.users` name in a schema of this test's own, dropped afterwards."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield f"{schema}.users"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str) -> S3Resource:
+    return S3Resource(endpoint_url=s3_endpoint, region_name="us-east-1", **S3_TEST_CREDENTIALS)
+
+
+@pytest.fixture
+def bucket(s3: S3Resource) -> str:
+    name = f"users-{uuid.uuid4().hex[:12]}"
+    s3.get_client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def api_users() -> list[dict]:
+    return generate_users(2751)
+
+
+@pytest.fixture
+def gorest(api_users: list[dict]) -> Iterator[GoRestServer]:
+    with GoRestServer(api_users) as server:
+        yield server
+
+
+@pytest.fixture
+def resources(
+    gorest: GoRestServer,
+    s3: S3Resource,
+    bucket: str,
+    postgres_url: str,
+    users_table: str,
+    tmp_path: Path,
+) -> dict[str, object]:
+    """The pipeline's resources pointed at this test's real parts; tests override entries."""
+    return {
+        "users_api": UsersApiResource(url=gorest.url, backoff_seconds=0.01),
+        "data_dir": DataDirResource(path=str(tmp_path / "data")),
+        "archive": ArchiveResource(s3=s3, bucket=bucket, prefix="users"),
+        "postgres": PostgresResource(database_url=postgres_url, users_table=users_table),
+    }

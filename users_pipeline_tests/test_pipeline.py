@@ -1,0 +1,163 @@
+"""The three assets end to end through `materialize()`, against the real API server, S3
+endpoint and PostgreSQL. Expected values come from what the server served and S3 holds."""
+
+import json
+from datetime import timedelta
+
+import psycopg
+import pytest
+from dagster import materialize
+
+from users_pipeline.archive import snapshot_key
+from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
+from users_pipeline.resources import UsersApiResource
+from users_pipeline_tests.conftest import DAY
+
+ASSETS = [raw_users_json, s3_users_object, pg_users_table]
+
+
+def run(resources: dict, assets=ASSETS, day=DAY, raise_on_error=True):
+    return materialize(
+        assets, resources=resources, partition_key=day.isoformat(), raise_on_error=raise_on_error
+    )
+
+
+def metadata(result, asset_name: str) -> dict:
+    (event,) = result.asset_materializations_for_node(asset_name)
+    return {key: value.value for key, value in event.metadata.items()}
+
+
+def table_rows(pg: psycopg.Connection, users_table: str) -> list[tuple]:
+    return pg.execute(
+        f"SELECT id, name, email, gender, status, inserted_from, snapshot_date"
+        f" FROM {users_table} ORDER BY id"
+    ).fetchall()
+
+
+def archived_users(resources: dict, day=DAY) -> list[dict]:
+    archive = resources["archive"]
+    body = archive.s3.get_client().get_object(Bucket=archive.bucket, Key=snapshot_key("users", day))
+    return json.loads(body["Body"].read())
+
+
+def expected_rows(users: list[dict], day=DAY) -> list[tuple]:
+    return sorted(
+        (u["id"], u["name"], u["email"], u["gender"], u["status"], "dagster", day) for u in users
+    )
+
+
+def test_full_graph_loads_every_page_into_s3_and_postgres(resources, gorest, pg, users_table):
+    result = run(resources)
+
+    assert result.success
+    served = gorest.users
+    assert archived_users(resources) == served
+    assert table_rows(pg, users_table) == expected_rows(served)
+    raw = metadata(result, "raw_users_json")
+    assert raw["dagster/row_count"] == len(served) == 2751
+    assert raw["pages"] == 28
+    archived = metadata(result, "s3_users_object")
+    assert archived["dagster/uri"] == f"s3://{resources['archive'].bucket}/users/dt={DAY}/users.json"
+    assert archived["sha256"] == raw["sha256"]
+    loaded = metadata(result, "pg_users_table")
+    assert (loaded["rows_inserted"], loaded["rows_updated"], loaded["rows_unchanged"]) == (
+        2751,
+        0,
+        0,
+    )
+    assert loaded["dagster/row_count"] == 2751
+    first = min(served, key=lambda user: user["id"])
+    assert first["email"] in loaded["preview"] and "inserted_from" in loaded["preview"]
+
+
+def test_rerunning_a_day_changes_nothing(resources, pg, users_table):
+    run(resources)
+    before = table_rows(pg, users_table)
+
+    again = run(resources)
+
+    loaded = metadata(again, "pg_users_table")
+    assert (loaded["rows_inserted"], loaded["rows_updated"], loaded["rows_unchanged"]) == (
+        0,
+        0,
+        2751,
+    )
+    assert table_rows(pg, users_table) == before
+
+
+def test_each_asset_materializes_alone_from_the_previous_output(resources, gorest, pg, users_table):
+    for asset in ASSETS:
+        assert run(resources, assets=[asset]).success
+    assert table_rows(pg, users_table) == expected_rows(gorest.users)
+
+
+def test_replaying_the_load_alone_makes_no_api_request(resources, gorest, pg, users_table):
+    run(resources)
+    requests_before = len(gorest.requests)
+    pg.execute(f"TRUNCATE {users_table}")
+
+    run(resources, assets=[pg_users_table])
+
+    assert len(gorest.requests) == requests_before
+    assert table_rows(pg, users_table) == expected_rows(gorest.users)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "O'Brien, \"Jr.\"",
+        "tab\there",
+        "new\nline\r\nand CR",
+        "back\\slash \\N \\. end\\",
+        "Zoë Ó Briain 張偉 😀 Ærøskøbing",
+        "comma,separated,\ttab",
+    ],
+)
+def test_names_survive_byte_for_byte(resources, gorest, pg, users_table, name):
+    gorest.users[0]["name"] = name
+
+    run(resources)
+
+    stored = pg.execute(
+        f"SELECT name FROM {users_table} WHERE id = %s", (gorest.users[0]["id"],)
+    ).fetchone()
+    assert stored[0] == name
+    assert archived_users(resources)[0]["name"] == name
+
+
+def test_a_newer_day_refreshes_values_and_an_older_day_never_overwrites(
+    resources, gorest, pg, users_table
+):
+    run(resources)
+    later = DAY + timedelta(days=1)
+    gorest.users[0]["status"] = "inactive" if gorest.users[0]["status"] == "active" else "active"
+    newest = dict(gorest.users[0])
+
+    result = run(resources, day=later)
+    loaded = metadata(result, "pg_users_table")
+    assert (loaded["rows_inserted"], loaded["rows_updated"]) == (0, 1)
+
+    # Replaying the older day from the archive must not bring the old status back.
+    run(resources, assets=[pg_users_table], day=DAY)
+    row = pg.execute(
+        f"SELECT status, snapshot_date FROM {users_table} WHERE id = %s", (newest["id"],)
+    ).fetchone()
+    assert row == (newest["status"], later)
+
+
+def test_unauthorized_api_fails_before_writing_anything(resources, gorest, pg, users_table, tmp_path):
+    run(resources)
+    loaded_before = table_rows(pg, users_table)
+    gorest.token = "the-right-token"
+    resources["users_api"] = UsersApiResource(url=gorest.url, token="wrong-secret-token")
+
+    result = run(resources, day=DAY + timedelta(days=1), raise_on_error=False)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert "401" in message and "USERS_API_TOKEN" in message
+    assert "wrong-secret-token" not in str(result.all_events)
+    day_dir = tmp_path / "data" / "raw" / f"dt={DAY + timedelta(days=1)}"
+    assert list(day_dir.glob("*")) == []
+    assert table_rows(pg, users_table) == loaded_before

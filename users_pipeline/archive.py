@@ -88,7 +88,7 @@ class LocalArchive:
         if not path.is_file():
             raise ArchiveError(f"{path} does not exist in the local archive")
         digest = file_digest(path)
-        return ArchivedObject(uri=path.resolve().as_uri(), bytes=digest.bytes, sha256=digest.sha256)
+        return ArchivedObject(uri=str(path.resolve()), bytes=digest.bytes, sha256=digest.sha256)
 
     @contextmanager
     def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:

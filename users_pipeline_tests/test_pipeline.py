@@ -57,7 +57,9 @@ def test_full_graph_loads_every_page_into_s3_and_postgres(resources, gorest, pg,
     assert raw["dagster/row_count"] == len(served) == 2751
     assert raw["pages"] == 28
     archived = metadata(result, "s3_users_object")
-    assert archived["dagster/uri"] == f"s3://{resources['archive'].bucket}/users/dt={DAY}/users.json"
+    assert (
+        archived["dagster/uri"] == f"s3://{resources['archive'].bucket}/users/dt={DAY}/users.json"
+    )
     assert archived["sha256"] == raw["sha256"]
     loaded = metadata(result, "pg_users_table")
     assert (loaded["rows_inserted"], loaded["rows_updated"], loaded["rows_unchanged"]) == (
@@ -105,7 +107,7 @@ def test_replaying_the_load_alone_makes_no_api_request(resources, gorest, pg, us
 @pytest.mark.parametrize(
     "name",
     [
-        "O'Brien, \"Jr.\"",
+        'O\'Brien, "Jr."',
         "tab\there",
         "new\nline\r\nand CR",
         "back\\slash \\N \\. end\\",
@@ -145,7 +147,9 @@ def test_a_newer_day_refreshes_values_and_an_older_day_never_overwrites(
     assert row == (newest["status"], later)
 
 
-def test_unauthorized_api_fails_before_writing_anything(resources, gorest, pg, users_table, tmp_path):
+def test_unauthorized_api_fails_before_writing_anything(
+    resources, gorest, pg, users_table, tmp_path
+):
     run(resources)
     loaded_before = table_rows(pg, users_table)
     gorest.token = "the-right-token"

@@ -1,0 +1,104 @@
+"""The archive against moto's S3 server on 127.0.0.1 and against a local directory."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from users_pipeline.archive import (
+    ArchiveError,
+    LocalArchive,
+    S3Archive,
+    snapshot_key,
+    verified_lines,
+)
+from users_pipeline.snapshot_file import SnapshotWriter, file_digest, iter_snapshot_records
+
+DAY = date(2026, 2, 3)
+
+
+@pytest.fixture
+def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
+    path = tmp_path / "users.json"
+    with SnapshotWriter(path) as writer:
+        writer.write(api_users[:1000])
+        writer.write(api_users[1000:])
+    return path
+
+
+def read_back(archive, key: str) -> list[dict]:
+    expected = archive.stat(key)
+    with archive.read_lines(key) as lines:
+        return list(iter_snapshot_records(verified_lines(lines, expected)))
+
+
+def test_snapshot_keys_are_hive_style():
+    assert snapshot_key("users", DAY) == "users/dt=2026-02-03/users.json"
+    assert snapshot_key("/raw/users/", DAY) == "raw/users/dt=2026-02-03/users.json"
+    assert snapshot_key("", DAY) == "dt=2026-02-03/users.json"
+
+
+def test_s3_round_trip_keeps_every_record_and_the_sha256(s3, bucket, day_file, api_users):
+    archive = S3Archive(s3.get_client(), bucket)
+    key = snapshot_key("users", DAY)
+
+    stored = archive.put(day_file, key, file_digest(day_file))
+
+    assert stored.uri == f"s3://{bucket}/{key}"
+    assert (stored.bytes, stored.sha256) == (
+        day_file.stat().st_size,
+        file_digest(day_file).sha256,
+    )
+    assert read_back(archive, key) == api_users
+    head = s3.get_client().head_object(Bucket=bucket, Key=key)
+    assert head["Metadata"]["sha256"] == stored.sha256
+
+
+def test_rerunning_a_day_overwrites_exactly_that_key(s3, bucket, day_file, tmp_path):
+    archive = S3Archive(s3.get_client(), bucket)
+    archive.put(day_file, snapshot_key("users", DAY), file_digest(day_file))
+    archive.put(day_file, snapshot_key("users", date(2026, 2, 4)), file_digest(day_file))
+    smaller = tmp_path / "smaller.json"
+    with SnapshotWriter(smaller) as writer:
+        writer.write([{"id": 1}])
+
+    archive.put(smaller, snapshot_key("users", DAY), file_digest(smaller))
+
+    listed = s3.get_client().list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted((o["Key"], o["Size"]) for o in listed) == [
+        ("users/dt=2026-02-03/users.json", smaller.stat().st_size),
+        ("users/dt=2026-02-04/users.json", day_file.stat().st_size),
+    ]
+
+
+def test_a_missing_bucket_names_the_setting(s3, day_file):
+    archive = S3Archive(s3.get_client(), "no-such-bucket", s3.endpoint_url)
+    with pytest.raises(ArchiveError, match="S3_BUCKET='no-such-bucket' does not exist"):
+        archive.put(day_file, snapshot_key("users", DAY), file_digest(day_file))
+
+
+def test_a_missing_object_is_named(s3, bucket):
+    archive = S3Archive(s3.get_client(), bucket)
+    with pytest.raises(ArchiveError, match=f"s3://{bucket}/users/dt=2026-02-03/users.json"):
+        archive.stat(snapshot_key("users", DAY))
+
+
+def test_an_object_changed_after_archiving_fails_verification(s3, bucket, day_file):
+    archive = S3Archive(s3.get_client(), bucket)
+    key = snapshot_key("users", DAY)
+    stored = archive.put(day_file, key, file_digest(day_file))
+    tampered = day_file.read_bytes().replace(b"@example.test", b"@evil.test__")
+    s3.get_client().put_object(Bucket=bucket, Key=key, Body=tampered)
+
+    with archive.read_lines(key) as lines, pytest.raises(ArchiveError, match="sha256"):
+        list(verified_lines(lines, stored))
+
+
+def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):
+    archive = LocalArchive(tmp_path / "archive")
+    key = snapshot_key("users", DAY)
+
+    stored = archive.put(day_file, key, file_digest(day_file))
+
+    assert Path(stored.uri) == tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.json"
+    assert read_back(archive, key) == api_users

@@ -43,15 +43,19 @@ class ArchivedObject:
 
 
 class Archive(Protocol):
+    def uri(self, key: str) -> str: ...
+
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
 
     def stat(self, key: str) -> ArchivedObject: ...
 
     def read_lines(self, key: str) -> AbstractContextManager[Iterator[bytes]]: ...
 
 
-def verified_lines(lines: Iterator[bytes], expected: ArchivedObject) -> Iterator[bytes]:
-    """Yield the object's lines, then fail if they did not hash to the sha256 recorded at upload.
+def verified_lines(lines: Iterator[bytes], sha256: str, uri: str) -> Iterator[bytes]:
+    """Yield the object's lines, then fail if they did not hash to the manifest's sha256.
 
     The check runs after the last line and before the caller commits anything, so a corrupted or
     swapped object is never loaded.
@@ -60,10 +64,20 @@ def verified_lines(lines: Iterator[bytes], expected: ArchivedObject) -> Iterator
     for line in lines:
         digest.update(line)
         yield line
-    if expected.sha256 and digest.hexdigest() != expected.sha256:
+    if digest.hexdigest() != sha256:
         raise ArchiveError(
-            f"{expected.uri} has sha256 {digest.hexdigest()}, but {expected.sha256} was archived"
+            f"{uri} has sha256 {digest.hexdigest()}, but the manifest recorded {sha256}"
         )
+
+
+def _verified(stored: ArchivedObject, digest: FileDigest) -> ArchivedObject:
+    """Write then verify: the stored object must be the file that was meant to be archived."""
+    if (stored.bytes, stored.sha256) != (digest.bytes, digest.sha256):
+        raise ArchiveError(
+            f"{stored.uri} holds {stored.bytes} bytes with sha256 {stored.sha256[:12]}... after"
+            f" the upload, expected {digest.bytes} bytes with sha256 {digest.sha256[:12]}..."
+        )
+    return stored
 
 
 class LocalArchive:
@@ -75,20 +89,28 @@ class LocalArchive:
     def _path(self, key: str) -> Path:
         return self.root / key
 
+    def uri(self, key: str) -> str:
+        return str(self._path(key).resolve())
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.read_lines(key) as lines:
+            return b"".join(lines)
+
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
+        """Copy under a temporary name, then rename: readers see the old object or the new."""
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
         shutil.copyfile(path, partial)
         os.replace(partial, target)
-        return self.stat(key)
+        return _verified(self.stat(key), digest)
 
     def stat(self, key: str) -> ArchivedObject:
         path = self._path(key)
         if not path.is_file():
             raise ArchiveError(f"{path} does not exist in the local archive")
         digest = file_digest(path)
-        return ArchivedObject(uri=str(path.resolve()), bytes=digest.bytes, sha256=digest.sha256)
+        return ArchivedObject(uri=self.uri(key), bytes=digest.bytes, sha256=digest.sha256)
 
     @contextmanager
     def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:
@@ -123,12 +145,7 @@ class S3Archive:
                     "Metadata": {"sha256": digest.sha256},
                 },
             )
-        stored = self.stat(key)
-        if (stored.bytes, stored.sha256) != (digest.bytes, digest.sha256):
-            raise ArchiveError(
-                f"{stored.uri} holds {stored.bytes} bytes after upload, expected {digest.bytes}"
-            )
-        return stored
+        return _verified(self.stat(key), digest)
 
     def stat(self, key: str) -> ArchivedObject:
         with self._errors(key, "reading"):
@@ -138,6 +155,10 @@ class S3Archive:
             bytes=head["ContentLength"],
             sha256=head["Metadata"].get("sha256", ""),
         )
+
+    def read_bytes(self, key: str) -> bytes:
+        with self._errors(key, "reading"):
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     @contextmanager
     def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:

@@ -1,27 +1,33 @@
 """The three assets: API -> day file -> archive object -> Postgres table.
 
-Each asset reads the previous one's output from its deterministic location (the day's file, the
-day's object key), never through an IO manager, so any of them can be materialized alone, in a
+Each asset reads the previous one's output from its deterministic location (the day's folder, the
+day's object keys), never through an IO manager, so any of them can be materialized alone, in a
 fresh process, for any day: a backfill of `pg_users_table` replays the archive with no API call.
 """
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
+    Config,
     DailyPartitionsDefinition,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     TableColumn,
     TableSchema,
     asset,
 )
+from pydantic import Field
 
 from users_pipeline.archive import verified_lines
-from users_pipeline.records import SnapshotValidator, valid_rows
+from users_pipeline.records import Reject, SnapshotValidator, split_rows
 from users_pipeline.resources import (
     ArchiveResource,
     DataDirResource,
@@ -29,8 +35,16 @@ from users_pipeline.resources import (
     UsersApiResource,
     failure_on_pipeline_error,
 )
-from users_pipeline.snapshot_file import SnapshotWriter, file_digest, iter_snapshot_records
-from users_pipeline.warehouse import USERS_COLUMNS, load_snapshot, snapshot_preview
+from users_pipeline.snapshot import (
+    DAY_FILE,
+    MANIFEST_FILE,
+    REJECTS_FILE,
+    DaySnapshot,
+    take_snapshot,
+)
+from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_records
+from users_pipeline.users_api import Page
+from users_pipeline.warehouse import USERS_COLUMNS, DayLoad, load_snapshot, snapshot_preview
 
 GROUP = "users"
 PROGRESS_LOG_SECONDS = 2.0
@@ -43,46 +57,112 @@ def partition_day(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
+class SnapshotConfig(Config):
+    """How strict a day's snapshot is; set per run in the launchpad or with `--config-json`."""
+
+    max_crawls: int = Field(default=3, description="Crawls to try while the list drifts")
+    max_reject_share: float = Field(
+        default=0.01, description="Largest share of invalid records a day may have and still load"
+    )
+
+
 @asset(
     partitions_def=daily_partitions,
     group_name=GROUP,
     kinds={"python", "json"},
-    description="Every page of the users API for the day, as one JSON array in the data dir.",
+    description=(
+        "Every page of the users API for the day as one JSON array in the data dir, with its"
+        " rejects and a manifest proving the crawl complete."
+    ),
+    check_specs=[
+        AssetCheckSpec(
+            "crawl_is_complete",
+            asset="raw_users_json",
+            blocking=True,
+            description="Every user exactly once: count equals X-Pagination-Total at start and"
+            " end, no id on two pages, no short page before the last, page size as asked.",
+        ),
+        AssetCheckSpec(
+            "rejects_within_limit",
+            asset="raw_users_json",
+            blocking=True,
+            description="Invalid records are at most max_reject_share of the day (default 1%).",
+        ),
+    ],
 )
 @failure_on_pipeline_error()
 def raw_users_json(
-    context: AssetExecutionContext, users_api: UsersApiResource, data_dir: DataDirResource
+    context: AssetExecutionContext,
+    config: SnapshotConfig,
+    users_api: UsersApiResource,
+    data_dir: DataDirResource,
 ) -> MaterializeResult:
-    path = data_dir.snapshot_path(partition_day(context))
-    started = time.monotonic()
     last_log = 0.0
-    with users_api.get_client() as client, SnapshotWriter(path) as writer:
+
+    def log_progress(page: Page, records: int) -> None:
+        nonlocal last_log
+        last_page = page.page_count is not None and page.number >= page.page_count
+        if last_page or time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
+            context.log.info(
+                f"page {page.number}/{page.page_count or '?'}, {records}/{page.total or '?'} users"
+            )
+            last_log = time.monotonic()
+
+    def log_drift(attempt: int, problems: list[str]) -> None:
+        context.log.warning(f"crawl {attempt} is not complete: {'; '.join(problems)}")
+
+    folder = data_dir.day_folder(partition_day(context))
+    started = time.monotonic()
+    with users_api.get_client() as client:
         context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")
-        for page in client.iter_pages():
-            writer.write(page.records)
-            last_page = page.page_count is not None and page.number >= page.page_count
-            if last_page or time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
-                context.log.info(
-                    f"page {page.number}/{page.page_count or '?'},"
-                    f" {writer.records}/{page.total or '?'} users"
-                )
-                last_log = time.monotonic()
-    stats = client.stats
+        snapshot = take_snapshot(
+            client, folder, max_crawls=config.max_crawls, on_page=log_progress, on_drift=log_drift
+        )
+        stats = client.stats
+    reject_share = snapshot.rejected_records / max(snapshot.records, 1)
+    if snapshot.unknown_fields:
+        context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept in the raw")
     return MaterializeResult(
         metadata={
-            "dagster/row_count": writer.records,
-            "dagster/uri": MetadataValue.path(str(path.absolute())),
-            "source_url": client.display_url,
-            "pages": page.number,
-            "reported_total": page.total,
-            "bytes": writer.digest.bytes,
-            "sha256": writer.digest.sha256,
+            "dagster/row_count": snapshot.records,
+            "dagster/uri": MetadataValue.path(str((folder / DAY_FILE).absolute())),
+            "source_url": snapshot.source_url,
+            "pages": snapshot.pages,
+            "reported_total": snapshot.reported_total,
+            "crawl_complete": snapshot.crawl_complete,
+            "crawl_attempts": snapshot.crawl_attempts,
+            "valid_records": snapshot.valid_records,
+            "rejected_records": snapshot.rejected_records,
+            "schema_drift_fields": ", ".join(snapshot.unknown_fields) or "none",
+            "bytes": snapshot.bytes,
+            "sha256": snapshot.sha256,
             "requests": stats.requests,
             "retries": stats.retries,
             "rate_limit_waits": stats.rate_limit_waits,
             "rate_limit_remaining": stats.rate_limit_remaining,
             "fetch_seconds": round(time.monotonic() - started, 3),
-        }
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="crawl_is_complete",
+                passed=snapshot.crawl_complete,
+                description="; ".join(snapshot.crawl_problems) or "complete",
+                metadata={
+                    "attempts": snapshot.crawl_attempts,
+                    "records": snapshot.records,
+                    "reported_total": snapshot.reported_total,
+                },
+            ),
+            AssetCheckResult(
+                check_name="rejects_within_limit",
+                passed=reject_share <= config.max_reject_share,
+                description=(
+                    f"{snapshot.rejected_records} of {snapshot.records} records rejected"
+                    f" ({reject_share:.2%}, limit {config.max_reject_share:.2%})"
+                ),
+                metadata={"rejected": snapshot.rejected_records, "share": reject_share},
+            ),
+        ],
     )
 
 
@@ -91,23 +171,42 @@ def raw_users_json(
     group_name=GROUP,
     kinds={"s3"},
     deps=[raw_users_json],
-    description="The day's raw JSON in the archive at <prefix>/dt=YYYY-MM-DD/users.json.",
+    description=(
+        "The day's raw JSON at <prefix>/dt=YYYY-MM-DD/users.json, its manifest beside it, and"
+        " its rejects under <prefix>/rejects/."
+    ),
 )
 @failure_on_pipeline_error()
 def s3_users_object(
     context: AssetExecutionContext, data_dir: DataDirResource, archive: ArchiveResource
 ) -> MaterializeResult:
     day = partition_day(context)
-    path = data_dir.snapshot_path(day)
-    if not path.is_file():
-        raise Failure(f"{path} does not exist: materialize raw_users_json for {day} first")
-    stored = archive.get_archive().put(path, archive.key(day), file_digest(path))
-    context.log.info(f"archived {stored.bytes} bytes to {stored.uri}")
+    folder = data_dir.day_folder(day)
+    if not (folder / MANIFEST_FILE).is_file():
+        raise Failure(f"{folder / MANIFEST_FILE} does not exist: materialize raw_users_json first")
+    snapshot = DaySnapshot.from_manifest((folder / MANIFEST_FILE).read_bytes())
+    store = archive.get_archive()
+    users = store.put(
+        folder / DAY_FILE, archive.key(day), FileDigest(snapshot.bytes, snapshot.sha256)
+    )
+    rejects = store.put(
+        folder / REJECTS_FILE,
+        archive.rejects_key(day),
+        FileDigest(snapshot.rejects_bytes, snapshot.rejects_sha256),
+    )
+    # The manifest goes last: its presence says the day's objects are all in place.
+    manifest = store.put(
+        folder / MANIFEST_FILE, archive.key(day, MANIFEST_FILE), file_digest(folder / MANIFEST_FILE)
+    )
+    context.log.info(f"archived {users.bytes} bytes to {users.uri}")
     return MaterializeResult(
         metadata={
-            "dagster/uri": stored.uri,
-            "bytes": stored.bytes,
-            "sha256": stored.sha256,
+            "dagster/uri": users.uri,
+            "bytes": users.bytes,
+            "sha256": users.sha256,
+            "manifest_uri": manifest.uri,
+            "rejects_uri": rejects.uri,
+            "rejected_records": snapshot.rejected_records,
         }
     )
 
@@ -119,8 +218,19 @@ def s3_users_object(
     deps=[s3_users_object],
     description=(
         "The users table, upserted by id from the day's archived object (never from the API),"
-        " with inserted_from = 'dagster'."
+        " with inserted_from = 'dagster' and soft deletes in deleted_at."
     ),
+    # Loaded by 03:00 UTC each day, from a run that started after midnight.
+    freshness_policy=FreshnessPolicy.cron(
+        deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
+    ),
+    check_specs=[
+        AssetCheckSpec(
+            "rows_match_archive",
+            asset="pg_users_table",
+            description="Rows loaded and rejected equal the archived manifest's counts.",
+        )
+    ],
 )
 @failure_on_pipeline_error()
 def pg_users_table(
@@ -129,33 +239,59 @@ def pg_users_table(
     day = partition_day(context)
     store = archive.get_archive()
     key = archive.key(day)
-    expected = store.stat(key)
-    context.log.info(f"loading {expected.uri} into {postgres.table} ({postgres.display_url})")
+    snapshot = DaySnapshot.from_manifest(store.read_bytes(archive.key(day, MANIFEST_FILE)))
+    uri = store.uri(key)
+    if not snapshot.crawl_complete:
+        context.log.warning(f"{uri} is from an incomplete crawl: no user will be marked deleted")
+    context.log.info(f"loading {uri} into {postgres.table} ({postgres.display_url})")
     started = time.monotonic()
+    rejects: list[Reject] = []
     with store.read_lines(key) as lines, postgres.connect() as conn:
-        records = iter_snapshot_records(verified_lines(lines, expected))
-        result = load_snapshot(conn, postgres.table, valid_rows(records, SnapshotValidator()), day)
+        records = iter_snapshot_records(verified_lines(lines, snapshot.sha256, uri))
+        rows = split_rows(records, SnapshotValidator(), rejects)
+        day_load = DayLoad(day, snapshot.crawl_complete, uri, snapshot.sha256)
+        result = load_snapshot(conn, postgres.table, rows, day_load, rejects)
         columns, preview = snapshot_preview(conn, postgres.table, day)
     context.log.info(
         f"{result.staged} rows: {result.inserted} inserted, {result.updated} updated,"
-        f" {result.unchanged} unchanged; table has {result.table_rows}"
+        f" {result.unchanged} unchanged, {result.deleted} marked deleted, {result.rejected}"
+        f" rejected; table has {result.table_rows} ({result.current_rows} current)"
+    )
+    matches = (result.staged, result.rejected) == (
+        snapshot.valid_records,
+        snapshot.rejected_records,
     )
     return MaterializeResult(
         metadata={
             "dagster/row_count": result.table_rows,
             "dagster/table_name": str(postgres.table),
             "dagster/column_schema": USERS_TABLE_SCHEMA,
-            "source_uri": expected.uri,
-            "source_sha256": expected.sha256,
+            "source_uri": uri,
+            "source_sha256": snapshot.sha256,
             "rows_in_snapshot": result.staged,
             "rows_inserted": result.inserted,
             "rows_updated": result.updated,
             "rows_unchanged": result.unchanged,
+            "rows_rejected": result.rejected,
+            "rows_marked_deleted": result.deleted,
+            "rows_deletion_recomputed": result.deletion_recomputed,
+            "current_rows": result.current_rows,
             "load_seconds": round(time.monotonic() - started, 3),
             "preview": MetadataValue.md(
                 pd.DataFrame(preview, columns=columns).to_markdown(index=False)
             ),
-        }
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="rows_match_archive",
+                passed=matches,
+                severity=AssetCheckSeverity.ERROR,
+                description=(
+                    f"loaded {result.staged} and rejected {result.rejected}; the manifest says"
+                    f" {snapshot.valid_records} valid and {snapshot.rejected_records} rejected"
+                ),
+            )
+        ],
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import NamedTuple
 
-from users_pipeline.errors import PipelineError
+import orjson
 
 USER_FIELDS = ("id", "name", "email", "gender", "status")
 GENDERS = frozenset({"male", "female"})
@@ -86,15 +87,36 @@ def _field_problem(record: dict) -> str | None:
     return None
 
 
-class InvalidRecordError(PipelineError):
-    """A record that cannot be loaded; the message names the record and the reason."""
+@dataclass(frozen=True)
+class Reject:
+    """A record kept out of the table, with its number in the day's file and the reason."""
+
+    record_number: int
+    reason: str
+    record: object
+
+    def as_row(self, snapshot_date: date) -> tuple:
+        """The row of the `_rejects` table: the record kept whole as JSON text."""
+        user_id = self.record.get("id") if isinstance(self.record, dict) else None
+        return (
+            snapshot_date,
+            self.record_number,
+            None if user_id is None else str(user_id),
+            self.reason,
+            orjson.dumps(self.record).decode(),
+        )
 
 
-def valid_rows(records: Iterable[object], validator: SnapshotValidator) -> Iterator[UserRow]:
-    """Rows to load, failing on the first invalid record before anything is committed."""
-    for number, record in enumerate(records, start=1):
+def split_rows(
+    records: Iterable[object],
+    validator: SnapshotValidator,
+    rejects: list[Reject],
+    first_number: int = 1,
+) -> Iterator[UserRow]:
+    """Yield the rows to load; invalid records are appended to `rejects` instead."""
+    for number, record in enumerate(records, start=first_number):
         checked = validator.check(record)
         if isinstance(checked, str):
-            user_id = record.get("id") if isinstance(record, dict) else None
-            raise InvalidRecordError(f"record {number} (id={user_id!r}): {checked}")
-        yield checked
+            rejects.append(Reject(number, checked, record))
+        else:
+            yield checked

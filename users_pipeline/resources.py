@@ -64,8 +64,9 @@ class DataDirResource(ConfigurableResource):
 
     path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
 
-    def snapshot_path(self, day: date) -> Path:
-        return Path(self.path) / "raw" / snapshot_key("", day)
+    def day_folder(self, day: date) -> Path:
+        """`<data dir>/raw/dt=YYYY-MM-DD/`: the day file, its rejects and its manifest."""
+        return (Path(self.path) / "raw" / snapshot_key("", day)).parent
 
 
 class ArchiveResource(ConfigurableResource):
@@ -82,8 +83,13 @@ class ArchiveResource(ConfigurableResource):
             return S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)
         return LocalArchive(Path(self.local_dir))
 
-    def key(self, day: date) -> str:
-        return snapshot_key(self.prefix, day)
+    def key(self, day: date, name: str = "users.json") -> str:
+        """`<prefix>/dt=YYYY-MM-DD/<name>`: the day's object, and its manifest beside it."""
+        return snapshot_key(self.prefix, day, name)
+
+    def rejects_key(self, day: date) -> str:
+        """`<prefix>/rejects/dt=YYYY-MM-DD/rejects.json`: records kept out of the table."""
+        return snapshot_key(f"{self.prefix.strip('/')}/rejects", day, "rejects.json")
 
 
 class DatabaseConfigError(PipelineError):

@@ -17,9 +17,10 @@ import psycopg
 from psycopg import sql
 
 from users_pipeline.errors import PipelineError
-from users_pipeline.records import MAX_TEXT_LENGTH, UserRow
+from users_pipeline.records import MAX_TEXT_LENGTH, Reject, UserRow
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+# PostgreSQL truncates identifiers at 63 bytes; 55 leaves room for the `_rejects` sibling.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,54}")
 VALUE_COLUMNS = ("name", "email", "gender", "status", "inserted_from")
 
 
@@ -42,6 +43,7 @@ USERS_COLUMNS = (
     TableColumn("status", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "active or inactive"),
     TableColumn("inserted_from", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "Which tool loaded it"),
     TableColumn("snapshot_date", "date NOT NULL", "Latest daily snapshot the user was seen in"),
+    TableColumn("deleted_at", "date", "First complete snapshot without the user; NULL = current"),
 )
 
 
@@ -71,6 +73,10 @@ class TableName:
             else sql.Identifier(self.schema, self.name)
         )
 
+    def sibling(self, suffix: str) -> TableName:
+        """`users_loads` beside `users`, in the same schema."""
+        return TableName(self.schema, f"{self.name}_{suffix}")
+
     def __str__(self) -> str:
         return self.name if self.schema is None else f"{self.schema}.{self.name}"
 
@@ -83,11 +89,16 @@ class LoadResult:
     inserted: int
     updated: int
     unchanged: int
+    rejected: int
+    deleted: int  # users absent from this complete snapshot, newly marked deleted
+    deletion_recomputed: int  # users seen in it whose deleted_at changed (usually: came back)
     table_rows: int
+    current_rows: int
 
 
 def ensure_users_table(conn: psycopg.Connection, table: TableName) -> None:
-    """Create the schema and table on first use; an existing table is left as it is."""
+    """Create the schema, the table and its `_loads` log and `_rejects` quarantine on first use.
+    An existing table keeps its rows; a table from before soft deletes gains `deleted_at`."""
     if table.schema is not None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))
     columns = sql.SQL(", ").join(
@@ -95,18 +106,66 @@ def ensure_users_table(conn: psycopg.Connection, table: TableName) -> None:
         for column in USERS_COLUMNS
     )
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table.identifier, columns))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS deleted_at date").format(table.identifier)
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (snapshot_date date PRIMARY KEY,"
+            " crawl_complete boolean NOT NULL, source_uri text NOT NULL, sha256 text NOT NULL,"
+            " rows_loaded bigint NOT NULL, rows_rejected bigint NOT NULL,"
+            " loaded_at timestamptz NOT NULL DEFAULT now())"
+        ).format(table.sibling("loads").identifier)
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (snapshot_date date, record_number bigint,"
+            " user_id text, reason text NOT NULL, record json,"
+            " PRIMARY KEY (snapshot_date, record_number))"
+        ).format(table.sibling("rejects").identifier)
+    )
+
+
+@dataclass(frozen=True)
+class DayLoad:
+    """The day being loaded, from its manifest: only a complete crawl may mark users deleted."""
+
+    snapshot_date: date
+    crawl_complete: bool
+    source_uri: str
+    sha256: str
 
 
 def load_snapshot(
     conn: psycopg.Connection,
     table: TableName,
     rows: Iterable[UserRow],
-    snapshot_date: date,
+    day: DayLoad,
+    rejects: list[Reject],
     inserted_from: str = "dagster",
 ) -> LoadResult:
-    """Upsert one day's rows in one transaction; any error leaves the table as it was."""
-    params = {"snapshot_date": snapshot_date, "inserted_from": inserted_from}
-    target = table.identifier
+    """Upsert one day's rows, record its rejects and soft deletes, in one transaction.
+
+    `rejects` is filled while `rows` is consumed (see `records.split_rows`). Any error leaves
+    every table as it was.
+    """
+    params = {
+        "snapshot_date": day.snapshot_date,
+        "inserted_from": inserted_from,
+        "crawl_complete": day.crawl_complete,
+        "source_uri": day.source_uri,
+        "sha256": day.sha256,
+    }
+    names = {
+        "target": table.identifier,
+        "loads": table.sibling("loads").identifier,
+        "rejects": table.sibling("rejects").identifier,
+    }
+
+    def run(statement: str, **fragments: sql.Composable) -> int:
+        cursor.execute(sql.SQL(statement).format(**names, **fragments), params)
+        return cursor.rowcount
+
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"users_pipeline:{table}",))
         ensure_users_table(conn, table)
@@ -121,55 +180,98 @@ def load_snapshot(
                 copy.write_row(row)
                 staged += 1
         cursor.execute("ANALYZE users_staging")
-        same_values = sql.SQL(" AND ").join(
-            sql.SQL("t.{0} IS NOT DISTINCT FROM s.{0}").format(sql.Identifier(name))
-            for name in VALUE_COLUMNS[:-1]
-        ) + sql.SQL(" AND t.inserted_from IS NOT DISTINCT FROM %(inserted_from)s")
-        # Unchanged users seen in a newer snapshot only move their snapshot_date forward.
-        cursor.execute(
-            sql.SQL(
-                "UPDATE {target} AS t SET snapshot_date = %(snapshot_date)s"
-                " FROM users_staging AS s"
-                " WHERE t.id = s.id AND t.snapshot_date < %(snapshot_date)s AND {same_values}"
-            ).format(target=target, same_values=same_values),
-            params,
-        )
-        value_list = sql.SQL(", ").join(map(sql.Identifier, VALUE_COLUMNS))
-        cursor.execute(
-            sql.SQL(
-                "WITH written AS ("
-                " INSERT INTO {target} AS t (id, {values}, snapshot_date)"
-                " SELECT id, name, email, gender, status, %(inserted_from)s, %(snapshot_date)s"
-                " FROM users_staging"
-                " ON CONFLICT (id) DO UPDATE SET ({values}, snapshot_date)"
-                " = ROW({excluded}, excluded.snapshot_date)"
-                " WHERE t.snapshot_date <= excluded.snapshot_date"
-                " AND ({current}) IS DISTINCT FROM ({excluded})"
-                " RETURNING (xmax = 0) AS inserted)"
-                " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
-                " FROM written"
-            ).format(
-                target=target,
-                values=value_list,
-                excluded=sql.SQL(", ").join(
-                    sql.SQL("excluded.{}").format(sql.Identifier(name)) for name in VALUE_COLUMNS
-                ),
-                current=sql.SQL(", ").join(
-                    sql.SQL("t.{}").format(sql.Identifier(name)) for name in VALUE_COLUMNS
-                ),
-            ),
-            params,
-        )
+        run(_MOVE_FORWARD_UNCHANGED, same_values=_same_values())
+        run(_UPSERT, **_upsert_fragments())
         inserted, updated = cursor.fetchone()
-        cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(target))
-        (table_rows,) = cursor.fetchone()
+        run(_RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects)))
+        run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
+        with cursor.copy(
+            sql.SQL(
+                "COPY {} (snapshot_date, record_number, user_id, reason, record) FROM STDIN"
+            ).format(names["rejects"])
+        ) as copy:
+            for reject in rejects:
+                copy.write_row(reject.as_row(day.snapshot_date))
+        deleted = run(_MARK_DELETED) if day.crawl_complete else 0
+        deletion_recomputed = run(_RECOMPUTE_DELETED_FOR_SEEN)
+        run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
+        table_rows, current_rows = cursor.fetchone()
     return LoadResult(
         staged=staged,
         inserted=inserted,
         updated=updated,
         unchanged=staged - inserted - updated,
+        rejected=len(rejects),
+        deleted=deleted,
+        deletion_recomputed=deletion_recomputed,
         table_rows=table_rows,
+        current_rows=current_rows,
     )
+
+
+# Unchanged users seen in a newer snapshot only move their snapshot_date forward.
+_MOVE_FORWARD_UNCHANGED = (
+    "UPDATE {target} AS t SET snapshot_date = %(snapshot_date)s FROM users_staging AS s"
+    " WHERE t.id = s.id AND t.snapshot_date < %(snapshot_date)s AND {same_values}"
+)
+# Write a row only when its values differ and the stored snapshot is not newer.
+_UPSERT = (
+    "WITH written AS ("
+    " INSERT INTO {target} AS t (id, {values}, snapshot_date)"
+    " SELECT id, name, email, gender, status, %(inserted_from)s, %(snapshot_date)s"
+    " FROM users_staging"
+    " ON CONFLICT (id) DO UPDATE"
+    " SET ({values}, snapshot_date) = ROW({excluded}, excluded.snapshot_date)"
+    " WHERE t.snapshot_date <= excluded.snapshot_date AND ({current}) IS DISTINCT FROM ({excluded})"
+    " RETURNING (xmax = 0) AS inserted)"
+    " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
+)
+_RECORD_LOAD = (
+    "INSERT INTO {loads} AS l"
+    " (snapshot_date, crawl_complete, source_uri, sha256, rows_loaded, rows_rejected)"
+    " VALUES (%(snapshot_date)s, %(crawl_complete)s, %(source_uri)s, %(sha256)s,"
+    " {rows_loaded}, {rows_rejected})"
+    " ON CONFLICT (snapshot_date) DO UPDATE SET"
+    " (crawl_complete, source_uri, sha256, rows_loaded, rows_rejected, loaded_at)"
+    " = ROW(excluded.crawl_complete, excluded.source_uri, excluded.sha256, excluded.rows_loaded,"
+    " excluded.rows_rejected, now())"
+)
+# A user's deleted_at is the first complete snapshot after the last one they were seen in. Both
+# statements keep that true whatever order days are loaded in, so a replay in any order ends in
+# the same state as the daily runs did.
+_MARK_DELETED = (
+    "UPDATE {target} AS t SET deleted_at = %(snapshot_date)s"
+    " WHERE t.snapshot_date <= %(snapshot_date)s"
+    " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s)"
+    " AND NOT EXISTS (SELECT FROM users_staging AS s WHERE s.id = t.id)"
+)
+_RECOMPUTE_DELETED_FOR_SEEN = (
+    "UPDATE {target} AS t SET deleted_at = later.first_complete"
+    " FROM users_staging AS s, (SELECT min(snapshot_date) AS first_complete FROM {loads}"
+    "  WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) AS later"
+    " WHERE t.id = s.id AND t.snapshot_date = %(snapshot_date)s"
+    " AND t.deleted_at IS DISTINCT FROM later.first_complete"
+)
+
+
+def _same_values() -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("t.{0} IS NOT DISTINCT FROM s.{0}").format(sql.Identifier(name))
+        for name in VALUE_COLUMNS[:-1]
+    ) + sql.SQL(" AND t.inserted_from IS NOT DISTINCT FROM %(inserted_from)s")
+
+
+def _upsert_fragments() -> dict[str, sql.Composable]:
+    def prefixed(prefix: str) -> sql.Composable:
+        return sql.SQL(", ").join(
+            sql.SQL(prefix + ".{}").format(sql.Identifier(name)) for name in VALUE_COLUMNS
+        )
+
+    return {
+        "values": sql.SQL(", ").join(map(sql.Identifier, VALUE_COLUMNS)),
+        "excluded": prefixed("excluded"),
+        "current": prefixed("t"),
+    }
 
 
 def snapshot_preview(

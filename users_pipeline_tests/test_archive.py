@@ -29,7 +29,7 @@ def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
 def read_back(archive, key: str) -> list[dict]:
     expected = archive.stat(key)
     with archive.read_lines(key) as lines:
-        return list(iter_snapshot_records(verified_lines(lines, expected)))
+        return list(iter_snapshot_records(verified_lines(lines, expected.sha256, expected.uri)))
 
 
 def test_snapshot_keys_are_hive_style():
@@ -91,7 +91,7 @@ def test_an_object_changed_after_archiving_fails_verification(s3, bucket, day_fi
     s3.get_client().put_object(Bucket=bucket, Key=key, Body=tampered)
 
     with archive.read_lines(key) as lines, pytest.raises(ArchiveError, match="sha256"):
-        list(verified_lines(lines, stored))
+        list(verified_lines(lines, stored.sha256, stored.uri))
 
 
 def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):

@@ -5,12 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from users_pipeline.records import (
-    InvalidRecordError,
-    SnapshotValidator,
-    UserRow,
-    valid_rows,
-)
+from users_pipeline.records import Reject, SnapshotValidator, UserRow, split_rows
 from users_pipeline.snapshot_file import (
     SnapshotFormatError,
     SnapshotWriter,
@@ -65,10 +60,18 @@ def test_unknown_fields_are_noticed_and_do_not_block():
     assert validator.unknown_fields == {"created_at"}
 
 
-def test_the_first_invalid_record_stops_the_rows_with_its_number_and_id():
-    records = [GOOD, {**GOOD, "id": 2, "email": "b@example.test", "gender": "x"}]
-    with pytest.raises(InvalidRecordError, match=r"record 2 \(id=2\): gender 'x'"):
-        list(valid_rows(records, SnapshotValidator()))
+def test_invalid_records_are_set_aside_with_their_number_and_reason():
+    bad = {**GOOD, "id": 2, "email": "b@example.test", "gender": "x"}
+    rejects: list[Reject] = []
+
+    rows = list(split_rows([GOOD, bad, GOOD], SnapshotValidator(), rejects))
+
+    assert rows == [UserRow(**GOOD)]
+    assert [(r.record_number, r.reason) for r in rejects] == [
+        (2, "gender 'x' is not one of ['female', 'male']"),
+        (3, "duplicate id 7000001 in this snapshot"),
+    ]
+    assert rejects[0].record == bad
 
 
 def test_snapshot_file_is_valid_json_with_one_record_per_line(tmp_path: Path):

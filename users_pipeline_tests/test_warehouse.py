@@ -1,12 +1,14 @@
 """The load path alone, without Dagster: COPY + upsert against the real PostgreSQL."""
 
-from datetime import date
+import random
+from datetime import date, timedelta
 
 import psycopg
 import pytest
 
-from users_pipeline.records import UserRow
+from users_pipeline.records import Reject, UserRow
 from users_pipeline.warehouse import (
+    DayLoad,
     TableName,
     WarehouseConfigError,
     ensure_users_table,
@@ -28,13 +30,19 @@ def table(users_table: str) -> TableName:
     return TableName.parse(users_table)
 
 
+def load(conn, table, day_rows, day=DAY, complete=True, rejects=()):
+    return load_snapshot(
+        conn, table, day_rows, DayLoad(day, complete, "s3://b/k", "0" * 64), list(rejects)
+    )
+
+
 def contents(pg: psycopg.Connection, table: TableName) -> list[tuple]:
     return pg.execute(f"SELECT * FROM {table} ORDER BY id").fetchall()
 
 
 def test_first_load_creates_the_table_and_inserts(postgres_url, pg, table):
     with psycopg.connect(postgres_url) as conn:
-        result = load_snapshot(conn, table, rows(3), DAY)
+        result = load(conn, table, rows(3))
     assert (result.staged, result.inserted, result.updated, result.unchanged) == (3, 3, 0, 0)
     assert contents(pg, table)[0] == (
         7000000,
@@ -44,6 +52,7 @@ def test_first_load_creates_the_table_and_inserts(postgres_url, pg, table):
         "active",
         "dagster",
         DAY,
+        None,
     )
     primary_key = pg.execute(
         "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
@@ -56,16 +65,16 @@ def test_first_load_creates_the_table_and_inserts(postgres_url, pg, table):
 
 def test_an_unchanged_rerun_writes_zero_rows(postgres_url, pg, table):
     with psycopg.connect(postgres_url) as conn:
-        load_snapshot(conn, table, rows(100), DAY)
+        load(conn, table, rows(100))
         xmins_before = pg.execute(f"SELECT xmin::text FROM {table} ORDER BY id").fetchall()
-        result = load_snapshot(conn, table, rows(100), DAY)
+        result = load(conn, table, rows(100))
     assert (result.inserted, result.updated, result.unchanged) == (0, 0, 100)
     assert pg.execute(f"SELECT xmin::text FROM {table} ORDER BY id").fetchall() == xmins_before
 
 
 def test_a_failure_mid_load_leaves_the_table_as_it_was(postgres_url, pg, table):
     with psycopg.connect(postgres_url) as conn:
-        load_snapshot(conn, table, rows(10), DAY)
+        load(conn, table, rows(10))
     before = contents(pg, table)
 
     def rows_then_crash():
@@ -73,7 +82,7 @@ def test_a_failure_mid_load_leaves_the_table_as_it_was(postgres_url, pg, table):
         raise RuntimeError("source broke mid-stream")
 
     with psycopg.connect(postgres_url) as conn, pytest.raises(RuntimeError, match="mid-stream"):
-        load_snapshot(conn, table, rows_then_crash(), date(2026, 3, 2))
+        load(conn, table, rows_then_crash(), date(2026, 3, 2))
     assert contents(pg, table) == before
 
 
@@ -91,3 +100,69 @@ def test_schema_qualified_names_create_the_schema(postgres_url, pg, users_table)
         ensure_users_table(conn, table)
         conn.commit()
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is not None
+
+
+def deleted_at(pg, table) -> dict[int, date | None]:
+    return dict(pg.execute(f"SELECT id, deleted_at FROM {table} ORDER BY id").fetchall())
+
+
+def test_users_missing_from_a_complete_snapshot_are_soft_deleted_and_come_back(
+    postgres_url, pg, table
+):
+    everyone = rows(3)
+    day2, day3 = DAY + timedelta(days=1), DAY + timedelta(days=2)
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, everyone)
+        result = load(conn, table, everyone[:2], day=day2)
+        assert result.deleted == 1
+        assert deleted_at(pg, table) == {7000000: None, 7000001: None, 7000002: day2}
+        load(conn, table, everyone, day=day3)
+    assert deleted_at(pg, table) == {7000000: None, 7000001: None, 7000002: None}
+    current = pg.execute(f"SELECT count(*) FROM {table} WHERE deleted_at IS NULL").fetchone()[0]
+    assert current == 3
+
+
+def test_an_incomplete_crawl_deletes_nothing(postgres_url, pg, table):
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, rows(10))
+        result = load(conn, table, rows(4), day=DAY + timedelta(days=1), complete=False)
+    assert result.deleted == 0
+    assert set(deleted_at(pg, table).values()) == {None}
+
+
+def test_rejects_are_quarantined_once_per_day(postgres_url, pg, table):
+    bad = Reject(2, "email 'x' is not an email address", {"id": 9, "email": "x", "n": "\x00"})
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, rows(1), rejects=[bad])
+        result = load(conn, table, rows(1), rejects=[bad])
+    assert result.rejected == 1
+    stored = pg.execute(
+        f"SELECT snapshot_date, record_number, user_id, reason, record::text FROM {table}_rejects"
+    ).fetchall()
+    assert stored == [(DAY, 2, "9", bad.reason, '{"id":9,"email":"x","n":"\\u0000"}')]
+
+
+def random_history(days: int, seed: int) -> list[tuple[date, list[UserRow], bool]]:
+    """Days where users come, go, change and return, and some crawls are incomplete."""
+    rng = random.Random(seed)
+    pool = rows(40)
+    history = []
+    for offset in range(days):
+        present = [u for u in pool if rng.random() < 0.7]
+        changed = [u._replace(status=rng.choice(["active", "inactive"])) for u in present]
+        history.append((DAY + timedelta(days=offset), changed, rng.random() < 0.8))
+    return history
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_replay_in_any_order_ends_like_the_daily_runs(postgres_url, pg, users_table, seed):
+    history = random_history(6, seed)
+    daily = TableName.parse(users_table)
+    replayed = TableName(daily.schema, "replayed")
+    shuffled = random.Random(seed).sample(history, len(history))
+    with psycopg.connect(postgres_url) as conn:
+        for day, day_rows, complete in history:
+            load(conn, daily, day_rows, day=day, complete=complete)
+        for day, day_rows, complete in shuffled:
+            load(conn, replayed, day_rows, day=day, complete=complete)
+    assert contents(pg, replayed) == contents(pg, daily)

@@ -1,0 +1,175 @@
+"""Taking a day's snapshot: crawl every page, prove the crawl complete, validate, write the files.
+
+A paginated list that changes while it is crawled (GoRest recreates its users daily) can skip or
+repeat records without any error. `CrawlAudit` checks the crawl against what the API said about
+itself; a drifted crawl is re-crawled a bounded number of times and then passes or fails
+explicitly. Records are validated here too, so the day's rejects and its manifest exist before
+anything is archived. No Dagster imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from users_pipeline.records import Reject, SnapshotValidator, split_rows
+from users_pipeline.snapshot_file import SnapshotWriter
+from users_pipeline.users_api import Page, UsersApiClient
+
+DAY_FILE = "users.json"
+REJECTS_FILE = "rejects.json"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class CrawlAudit:
+    """What one crawl saw, compared with what the API reported about its own list."""
+
+    page_size: int
+    total_at_start: int | None = None
+    total_at_end: int | None = None
+    page_count: int | None = None
+    pages_fetched: int = 0
+    records: int = 0
+    repeated_ids: int = 0
+    unexpected_limits: set[int] = field(default_factory=set)
+    short_pages: list[int] = field(default_factory=list)
+    _ids: set = field(default_factory=set, repr=False)
+
+    def observe(self, page: Page) -> None:
+        if self.pages_fetched == 0:
+            self.total_at_start = page.total
+        self.total_at_end = page.total
+        self.page_count = page.page_count
+        self.pages_fetched += 1
+        self.records += len(page.records)
+        if page.limit is not None and page.limit != self.page_size:
+            self.unexpected_limits.add(page.limit)
+        last = page.page_count is None or page.number >= page.page_count
+        if not last and len(page.records) < self.page_size:
+            self.short_pages.append(page.number)
+        for record in page.records:
+            user_id = record.get("id") if isinstance(record, dict) else None
+            if isinstance(user_id, int | str):
+                if user_id in self._ids:
+                    self.repeated_ids += 1
+                self._ids.add(user_id)
+
+    @property
+    def distinct_ids(self) -> int:
+        return len(self._ids)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why this crawl cannot be trusted to be the whole list exactly once (empty = complete)."""
+        found = []
+        if self.unexpected_limits:
+            found.append(
+                f"asked for {self.page_size} per page, the API served"
+                f" X-Pagination-Limit {sorted(self.unexpected_limits)}"
+            )
+        if self.total_at_start != self.total_at_end:
+            found.append(
+                f"total changed during the crawl: {self.total_at_start} -> {self.total_at_end}"
+            )
+        if self.repeated_ids:
+            found.append(
+                f"{self.repeated_ids} ids appeared on more than one page (the list shifted)"
+            )
+        if self.short_pages:
+            found.append(f"short or empty pages before the last: {self.short_pages[:10]}")
+        if self.total_at_end is not None and self.records != self.total_at_end:
+            found.append(f"fetched {self.records} records, the API reports {self.total_at_end}")
+        return found
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class DaySnapshot:
+    """The result of taking a snapshot, and the content of the day's manifest."""
+
+    source_url: str
+    fetch_started_at: str
+    fetch_finished_at: str
+    crawl_attempts: int
+    crawl_complete: bool
+    crawl_problems: list[str]
+    pages: int
+    records: int
+    valid_records: int
+    rejected_records: int
+    reported_total: int | None
+    unknown_fields: list[str]
+    bytes: int
+    sha256: str
+    rejects_bytes: int
+    rejects_sha256: str
+
+    def manifest_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_manifest(cls, data: bytes) -> DaySnapshot:
+        return cls(**orjson.loads(data))
+
+
+def take_snapshot(
+    client: UsersApiClient,
+    folder: Path,
+    *,
+    max_crawls: int = 3,
+    on_page: Callable[[Page, int], None] = lambda page, records: None,
+    on_drift: Callable[[int, list[str]], None] = lambda attempt, problems: None,
+) -> DaySnapshot:
+    """Crawl into `folder/users.json` until a crawl is complete or `max_crawls` ran out, then write
+    `rejects.json` and `manifest.json` beside it. Each crawl replaces the previous file."""
+    started = _now()
+    for attempt in range(1, max_crawls + 1):
+        audit = CrawlAudit(page_size=client.page_size)
+        validator = SnapshotValidator()
+        with (
+            SnapshotWriter(folder / DAY_FILE) as day,
+            SnapshotWriter(folder / REJECTS_FILE) as rejects,
+        ):
+            for page in client.iter_pages():
+                audit.observe(page)
+                rejected: list[Reject] = []
+                for _row in split_rows(page.records, validator, rejected, day.records + 1):
+                    pass  # only the rejects are kept here; the load validates the same way
+                rejects.write([asdict(reject) for reject in rejected])
+                day.write(page.records)
+                on_page(page, day.records)
+        if audit.complete:
+            break
+        on_drift(attempt, audit.problems)
+    snapshot = DaySnapshot(
+        source_url=client.display_url,
+        fetch_started_at=started,
+        fetch_finished_at=_now(),
+        crawl_attempts=attempt,
+        crawl_complete=audit.complete,
+        crawl_problems=audit.problems,
+        pages=audit.pages_fetched,
+        records=day.records,
+        valid_records=day.records - rejects.records,
+        rejected_records=rejects.records,
+        reported_total=audit.total_at_end,
+        unknown_fields=sorted(validator.unknown_fields),
+        bytes=day.digest.bytes,
+        sha256=day.digest.sha256,
+        rejects_bytes=rejects.digest.bytes,
+        rejects_sha256=rejects.digest.sha256,
+    )
+    (folder / MANIFEST_FILE).write_bytes(snapshot.manifest_json())
+    return snapshot
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -115,6 +115,11 @@ def iter_snapshot_records(lines: Iterable[bytes]) -> Iterator[dict]:
     for number, raw in enumerate(iterator, start=2):
         line = raw.rstrip(b"\r\n")
         if line == b"]":
+            # Read to the end, so wrappers such as a checksum see every byte.
+            if any(trailing.strip() for trailing in iterator):
+                raise SnapshotFormatError(
+                    f"snapshot has data after its closing ']' (line {number})"
+                )
             return
         if line.endswith(b","):
             line = line[:-1]

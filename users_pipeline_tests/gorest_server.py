@@ -164,6 +164,9 @@ class Faults:
     # Requests per sliding window (at least 1); None = unlimited.
     rate_limit: int | None = None
     window_seconds: float = 60.0
+    # GoRest's per_page cap: above it, pages silently hold DEFAULT_PAGE_SIZE records. Lower it to
+    # see what a client does when the cap changes under it.
+    max_page_size: int = MAX_PAGE_SIZE
     _request_times: deque[float] = field(default_factory=deque, init=False, repr=False)
 
 
@@ -392,7 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
         if forced is not None:
             return forced, _error_body(forced), headers
         per_page = _query_int(query, "per_page", DEFAULT_PAGE_SIZE)
-        if per_page > MAX_PAGE_SIZE:
+        if per_page > faults.max_page_size:
             per_page = DEFAULT_PAGE_SIZE
         body, page_headers = gorest._page_response(page, per_page)
         headers.update(page_headers)

@@ -128,7 +128,6 @@ def raw_users_json(
             "dagster/uri": MetadataValue.path(str((folder / DAY_FILE).absolute())),
             "source_url": snapshot.source_url,
             "pages": snapshot.pages,
-            "reported_total": snapshot.reported_total,
             "crawl_complete": snapshot.crawl_complete,
             "crawl_attempts": snapshot.crawl_attempts,
             "valid_records": snapshot.valid_records,
@@ -150,7 +149,11 @@ def raw_users_json(
                 metadata={
                     "attempts": snapshot.crawl_attempts,
                     "records": snapshot.records,
-                    "reported_total": snapshot.reported_total,
+                    "distinct_ids": snapshot.distinct_ids,
+                    "total_at_start": snapshot.total_at_start,
+                    "total_at_end": snapshot.total_at_end,
+                    "repeated_ids": snapshot.repeated_ids,
+                    "short_pages": str(snapshot.short_pages),
                 },
             ),
             AssetCheckResult(

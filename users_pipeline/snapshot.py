@@ -101,11 +101,15 @@ class DaySnapshot:
     crawl_attempts: int
     crawl_complete: bool
     crawl_problems: list[str]
+    total_at_start: int | None
+    total_at_end: int | None
+    distinct_ids: int
+    repeated_ids: int
+    short_pages: list[int]
     pages: int
     records: int
     valid_records: int
     rejected_records: int
-    reported_total: int | None
     unknown_fields: list[str]
     bytes: int
     sha256: str
@@ -156,11 +160,15 @@ def take_snapshot(
         crawl_attempts=attempt,
         crawl_complete=audit.complete,
         crawl_problems=audit.problems,
+        total_at_start=audit.total_at_start,
+        total_at_end=audit.total_at_end,
+        distinct_ids=audit.distinct_ids,
+        repeated_ids=audit.repeated_ids,
+        short_pages=audit.short_pages,
         pages=audit.pages_fetched,
         records=day.records,
         valid_records=day.records - rejects.records,
         rejected_records=rejects.records,
-        reported_total=audit.total_at_end,
         unknown_fields=sorted(validator.unknown_fields),
         bytes=day.digest.bytes,
         sha256=day.digest.sha256,

@@ -204,12 +204,21 @@ class UsersApiClient:
         raise AssertionError("unreachable")
 
     def _remember_budget(self, response: requests.Response) -> None:
-        """Read the rate-limit headers; an exhausted budget means wait the reset before the next."""
+        """Pace from the rate-limit headers, like Airbyte's HTTPAPIBudget: with the budget spent,
+        wait the reset; with under a tenth of it left, spread what is left over the reset."""
         remaining = _int_header(response, "X-RateLimit-Remaining")
+        limit = _int_header(response, "X-RateLimit-Limit")
+        reset = _int_header(response, "X-RateLimit-Reset")
         self.stats.rate_limit_remaining = remaining
-        if remaining is not None and remaining <= 0:
-            reset = _int_header(response, "X-RateLimit-Reset") or 1
-            self._wait_before_next = max(self._wait_before_next, float(reset))
+        if remaining is None:
+            return
+        if remaining <= 0:
+            wait = float(reset or 1)
+        elif reset and limit and remaining < limit / 10:
+            wait = reset / (remaining + 1)
+        else:
+            return
+        self._wait_before_next = max(self._wait_before_next, wait)
 
     def _pace(self) -> None:
         if self._wait_before_next > 0:

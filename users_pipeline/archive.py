@@ -51,19 +51,19 @@ class Archive(Protocol):
 
     def stat(self, key: str) -> ArchivedObject: ...
 
-    def read_lines(self, key: str) -> AbstractContextManager[Iterator[bytes]]: ...
+    def read_chunks(self, key: str) -> AbstractContextManager[Iterator[bytes]]: ...
 
 
-def verified_lines(lines: Iterator[bytes], sha256: str, uri: str) -> Iterator[bytes]:
-    """Yield the object's lines, then fail if they did not hash to the manifest's sha256.
+def verified_chunks(chunks: Iterator[bytes], sha256: str, uri: str) -> Iterator[bytes]:
+    """Yield the object's bytes, then fail if they did not hash to the manifest's sha256.
 
     The check runs after the last line and before the caller commits anything, so a corrupted or
     swapped object is never loaded.
     """
     digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line)
-        yield line
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
     if digest.hexdigest() != sha256:
         raise ArchiveError(
             f"{uri} has sha256 {digest.hexdigest()}, but the manifest recorded {sha256}"
@@ -93,8 +93,8 @@ class LocalArchive:
         return str(self._path(key).resolve())
 
     def read_bytes(self, key: str) -> bytes:
-        with self.read_lines(key) as lines:
-            return b"".join(lines)
+        with self.read_chunks(key) as chunks:
+            return b"".join(chunks)
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
         """Copy under a temporary name, then rename: readers see the old object or the new."""
@@ -113,12 +113,12 @@ class LocalArchive:
         return ArchivedObject(uri=self.uri(key), bytes=digest.bytes, sha256=digest.sha256)
 
     @contextmanager
-    def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:
+    def read_chunks(self, key: str) -> Iterator[Iterator[bytes]]:
         path = self._path(key)
         if not path.is_file():
             raise ArchiveError(f"{path} does not exist in the local archive")
         with open(path, "rb") as file:
-            yield iter(file)
+            yield iter(lambda: file.read(CHUNK_BYTES), b"")
 
 
 class S3Archive:
@@ -161,11 +161,11 @@ class S3Archive:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     @contextmanager
-    def read_lines(self, key: str) -> Iterator[Iterator[bytes]]:
+    def read_chunks(self, key: str) -> Iterator[Iterator[bytes]]:
         with self._errors(key, "reading"):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         try:
-            yield body.iter_lines(chunk_size=CHUNK_BYTES, keepends=True)
+            yield body.iter_chunks(chunk_size=CHUNK_BYTES)
         finally:
             body.close()
 

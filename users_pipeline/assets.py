@@ -26,8 +26,8 @@ from dagster import (
 )
 from pydantic import Field
 
-from users_pipeline.archive import verified_lines
-from users_pipeline.records import Reject, SnapshotValidator, split_rows
+from users_pipeline.archive import verified_chunks
+from users_pipeline.records import Reject, split_batches
 from users_pipeline.resources import (
     ArchiveResource,
     DataDirResource,
@@ -42,9 +42,15 @@ from users_pipeline.snapshot import (
     DaySnapshot,
     take_snapshot,
 )
-from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_records
+from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_batches
 from users_pipeline.users_api import Page
-from users_pipeline.warehouse import USERS_COLUMNS, DayLoad, load_snapshot, snapshot_preview
+from users_pipeline.warehouse import (
+    USERS_COLUMNS,
+    DayLoad,
+    already_loaded,
+    load_snapshot,
+    snapshot_preview,
+)
 
 GROUP = "users"
 PROGRESS_LOG_SECONDS = 2.0
@@ -214,6 +220,13 @@ def s3_users_object(
     )
 
 
+class LoadConfig(Config):
+    reload: bool = Field(
+        default=False,
+        description="Load the day even if it was already loaded from the same archived object",
+    )
+
+
 @asset(
     partitions_def=daily_partitions,
     group_name=GROUP,
@@ -237,7 +250,10 @@ def s3_users_object(
 )
 @failure_on_pipeline_error()
 def pg_users_table(
-    context: AssetExecutionContext, archive: ArchiveResource, postgres: PostgresResource
+    context: AssetExecutionContext,
+    config: LoadConfig,
+    archive: ArchiveResource,
+    postgres: PostgresResource,
 ) -> MaterializeResult:
     day = partition_day(context)
     store = archive.get_archive()
@@ -248,12 +264,19 @@ def pg_users_table(
         context.log.warning(f"{uri} is from an incomplete crawl: no user will be marked deleted")
     context.log.info(f"loading {uri} into {postgres.table} ({postgres.display_url})")
     started = time.monotonic()
-    rejects: list[Reject] = []
-    with store.read_lines(key) as lines, postgres.connect() as conn:
-        records = iter_snapshot_records(verified_lines(lines, snapshot.sha256, uri))
-        rows = split_rows(records, SnapshotValidator(), rejects)
-        day_load = DayLoad(day, snapshot.crawl_complete, uri, snapshot.sha256)
-        result = load_snapshot(conn, postgres.table, rows, day_load, rejects)
+    with postgres.connect() as conn:
+        result = (
+            None if config.reload else already_loaded(conn, postgres.table, day, snapshot.sha256)
+        )
+        if result is not None:
+            context.log.info(f"{day} was already loaded from this object: nothing to do")
+        else:
+            rejects: list[Reject] = []
+            with store.read_chunks(key) as chunks:
+                batches = iter_snapshot_batches(verified_chunks(chunks, snapshot.sha256, uri))
+                day_load = DayLoad(day, snapshot.crawl_complete, uri, snapshot.sha256)
+                rows = split_batches(batches, rejects)
+                result = load_snapshot(conn, postgres.table, rows, day_load, rejects)
         columns, preview = snapshot_preview(conn, postgres.table, day)
     context.log.info(
         f"{result.staged} rows: {result.inserted} inserted, {result.updated} updated,"

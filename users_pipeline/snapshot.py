@@ -16,7 +16,8 @@ from pathlib import Path
 
 import orjson
 
-from users_pipeline.records import Reject, SnapshotValidator, split_rows
+from users_pipeline.keyset import KeySet
+from users_pipeline.records import SnapshotValidator
 from users_pipeline.snapshot_file import SnapshotWriter
 from users_pipeline.users_api import Page, UsersApiClient
 
@@ -38,7 +39,7 @@ class CrawlAudit:
     repeated_ids: int = 0
     unexpected_limits: set[int] = field(default_factory=set)
     short_pages: list[int] = field(default_factory=list)
-    _ids: set = field(default_factory=set, repr=False)
+    _ids: KeySet = field(default_factory=KeySet, repr=False)
 
     def observe(self, page: Page) -> None:
         if self.pages_fetched == 0:
@@ -52,12 +53,9 @@ class CrawlAudit:
         last = page.page_count is None or page.number >= page.page_count
         if not last and len(page.records) < self.page_size:
             self.short_pages.append(page.number)
-        for record in page.records:
-            user_id = record.get("id") if isinstance(record, dict) else None
-            if isinstance(user_id, int | str):
-                if user_id in self._ids:
-                    self.repeated_ids += 1
-                self._ids.add(user_id)
+        ids = [record.get("id") if isinstance(record, dict) else None for record in page.records]
+        keys = [hash(user_id) for user_id in ids if isinstance(user_id, int | str)]
+        self.repeated_ids += self._ids.seen_before(keys).count(True)
 
     @property
     def distinct_ids(self) -> int:
@@ -144,9 +142,7 @@ def take_snapshot(
         ):
             for page in client.iter_pages():
                 audit.observe(page)
-                rejected: list[Reject] = []
-                for _row in split_rows(page.records, validator, rejected, day.records + 1):
-                    pass  # only the rejects are kept here; the load validates the same way
+                _, rejected = validator.split(page.records, first_number=day.records + 1)
                 rejects.write([asdict(reject) for reject in rejected])
                 day.write(page.records)
                 on_page(page, day.records)

@@ -94,37 +94,67 @@ class SnapshotFormatError(PipelineError):
     """The archived object is not a JSON array of objects."""
 
 
-def iter_snapshot_records(lines: Iterable[bytes]) -> Iterator[dict]:
-    """Records from a snapshot file's lines, one at a time.
+def iter_snapshot_batches(chunks: Iterable[bytes]) -> Iterator[list]:
+    """The records of a snapshot file, a batch per chunk of bytes (a megabyte holds thousands).
 
-    Files this pipeline wrote are read line by line; any other JSON array (say, one uploaded by
-    hand on a single line) is parsed whole, which costs memory but still loads.
+    A chunk is cut at its last newline and the complete lines are parsed in one call: one record
+    per line is what makes this safe, since a JSON encoder never writes a raw newline inside a
+    value. Any other JSON array (say, uploaded by hand on one line) is parsed whole, which costs
+    memory but still loads. Reads to the end, so wrappers such as a checksum see every byte.
     """
-    iterator = iter(lines)
-    first = next(iterator, b"").strip()
-    if first != b"[":
-        rest = first + b"".join(iterator)
-        try:
-            body = orjson.loads(rest)
-        except orjson.JSONDecodeError as error:
-            raise SnapshotFormatError(f"snapshot is not JSON: {error}") from None
-        if not isinstance(body, list):
-            raise SnapshotFormatError(f"snapshot is a JSON {type(body).__name__}, not an array")
-        yield from body
+    iterator = iter(chunks)
+    pending = b"".join(_until_first_newline(iterator))
+    header, _, pending = pending.partition(b"\n")
+    if header.strip() != b"[":
+        yield _parse_whole(header + b"\n" + pending + b"".join(iterator))
         return
-    for number, raw in enumerate(iterator, start=2):
-        line = raw.rstrip(b"\r\n")
-        if line == b"]":
-            # Read to the end, so wrappers such as a checksum see every byte.
-            if any(trailing.strip() for trailing in iterator):
-                raise SnapshotFormatError(
-                    f"snapshot has data after its closing ']' (line {number})"
-                )
+    closed = False
+    for chunk in iterator:
+        pending += chunk
+        cut = pending.rfind(b"\n")
+        if cut < 0:
+            continue
+        complete, pending = pending[: cut + 1], pending[cut + 1 :]
+        batch, closed = _parse_lines(complete, closed)
+        if batch:
+            yield batch
+    batch, closed = _parse_lines(pending, closed)
+    if batch:
+        yield batch
+    if not closed:
+        raise SnapshotFormatError("snapshot ends before its closing ']' (truncated upload?)")
+
+
+def _until_first_newline(iterator: Iterator[bytes]) -> Iterator[bytes]:
+    for chunk in iterator:
+        yield chunk
+        if b"\n" in chunk:
             return
-        if line.endswith(b","):
-            line = line[:-1]
-        try:
-            yield orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            raise SnapshotFormatError(f"snapshot line {number} is not JSON: {error}") from None
-    raise SnapshotFormatError("snapshot ends before its closing ']' (truncated upload?)")
+
+
+def _parse_lines(lines: bytes, closed: bool) -> tuple[list, bool]:
+    """Parse complete `{...},` lines; notice the closing `]`, and refuse anything after it."""
+    body = lines.strip()
+    if closed:
+        if body:
+            raise SnapshotFormatError("snapshot has data after its closing ']'")
+        return [], True
+    if body.endswith(b"]") and (body == b"]" or body[-2:-1] in (b"\n", b"\r")):
+        body, closed = body[:-1].rstrip(), True
+    body = body.rstrip(b",")
+    if not body:
+        return [], closed
+    try:
+        return orjson.loads(b"[" + body + b"]"), closed
+    except orjson.JSONDecodeError as error:
+        raise SnapshotFormatError(f"snapshot is not valid JSON: {error}") from None
+
+
+def _parse_whole(data: bytes) -> list:
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise SnapshotFormatError(f"snapshot is not JSON: {error}") from None
+    if not isinstance(body, list):
+        raise SnapshotFormatError(f"snapshot is a JSON {type(body).__name__}, not an array")
+    return body

@@ -9,7 +9,7 @@ overwrites newer data. An advisory lock per table serializes concurrent loads of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -139,62 +139,44 @@ class DayLoad:
 def load_snapshot(
     conn: psycopg.Connection,
     table: TableName,
-    rows: Iterable[UserRow],
+    row_batches: Iterable[Sequence[UserRow]],
     day: DayLoad,
     rejects: list[Reject],
     inserted_from: str = "dagster",
 ) -> LoadResult:
     """Upsert one day's rows, record its rejects and soft deletes, in one transaction.
 
-    `rejects` is filled while `rows` is consumed (see `records.split_rows`). Any error leaves
-    every table as it was.
+    `rejects` is filled while `row_batches` is consumed (see `records.split_batches`). Into an
+    empty table the rows are copied straight in (a first load or a rebuild needs no upsert);
+    otherwise they go through a staging table. Any error leaves every table as it was.
     """
-    params = {
-        "snapshot_date": day.snapshot_date,
-        "inserted_from": inserted_from,
-        "crawl_complete": day.crawl_complete,
-        "source_uri": day.source_uri,
-        "sha256": day.sha256,
-    }
-    names = {
-        "target": table.identifier,
-        "loads": table.sibling("loads").identifier,
-        "rejects": table.sibling("rejects").identifier,
-    }
-
-    def run(statement: str, **fragments: sql.Composable) -> int:
-        cursor.execute(sql.SQL(statement).format(**names, **fragments), params)
-        return cursor.rowcount
-
     with conn.transaction(), conn.cursor() as cursor:
+        load = _DayLoad(cursor, table, day, inserted_from)
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"users_pipeline:{table}",))
         ensure_users_table(conn, table)
-        cursor.execute(
-            "CREATE TEMPORARY TABLE users_staging"
-            " (id bigint, name text, email text, gender text, status text)"
-            " ON COMMIT DROP"
+        load.run("SELECT NOT EXISTS (SELECT FROM {target})")
+        (was_empty,) = cursor.fetchone()
+        if was_empty:
+            staged = load.copy_rows(row_batches, into="target")
+            inserted, updated = staged, 0
+        else:
+            cursor.execute(
+                "CREATE TEMPORARY TABLE users_staging"
+                " (id bigint, name text, email text, gender text, status text) ON COMMIT DROP"
+            )
+            staged = load.copy_rows(row_batches, into="staging")
+            cursor.execute("ANALYZE users_staging")
+            load.run(_MOVE_FORWARD_UNCHANGED, same_values=_same_values())
+            load.run(_UPSERT, **_upsert_fragments())
+            inserted, updated = cursor.fetchone()
+        load.run(
+            _RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects))
         )
-        staged = 0
-        with cursor.copy("COPY users_staging (id, name, email, gender, status) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-                staged += 1
-        cursor.execute("ANALYZE users_staging")
-        run(_MOVE_FORWARD_UNCHANGED, same_values=_same_values())
-        run(_UPSERT, **_upsert_fragments())
-        inserted, updated = cursor.fetchone()
-        run(_RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects)))
-        run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
-        with cursor.copy(
-            sql.SQL(
-                "COPY {} (snapshot_date, record_number, user_id, reason, record) FROM STDIN"
-            ).format(names["rejects"])
-        ) as copy:
-            for reject in rejects:
-                copy.write_row(reject.as_row(day.snapshot_date))
-        deleted = run(_MARK_DELETED) if day.crawl_complete else 0
-        deletion_recomputed = run(_RECOMPUTE_DELETED_FOR_SEEN)
-        run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
+        load.replace_rejects(rejects)
+        deletion_recomputed = load.run(_RECOMPUTE_DELETED_FOR_SEEN)
+        # Into an empty table nobody can be missing from the day.
+        deleted = load.run(_MARK_DELETED) if day.crawl_complete and not was_empty else 0
+        load.run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
         table_rows, current_rows = cursor.fetchone()
     return LoadResult(
         staged=staged,
@@ -204,6 +186,101 @@ def load_snapshot(
         rejected=len(rejects),
         deleted=deleted,
         deletion_recomputed=deletion_recomputed,
+        table_rows=table_rows,
+        current_rows=current_rows,
+    )
+
+
+class _DayLoad:
+    """The statements of one load, sharing its cursor, parameters and table names."""
+
+    def __init__(
+        self, cursor: psycopg.Cursor, table: TableName, day: DayLoad, inserted_from: str
+    ) -> None:
+        self.cursor = cursor
+        self.day = day
+        self.inserted_from = inserted_from
+        self.params = {
+            "snapshot_date": day.snapshot_date,
+            "inserted_from": inserted_from,
+            "crawl_complete": day.crawl_complete,
+            "source_uri": day.source_uri,
+            "sha256": day.sha256,
+        }
+        self.names = {
+            "target": table.identifier,
+            "loads": table.sibling("loads").identifier,
+            "rejects": table.sibling("rejects").identifier,
+        }
+
+    def run(self, statement: str, **fragments: sql.Composable) -> int:
+        self.cursor.execute(sql.SQL(statement).format(**self.names, **fragments), self.params)
+        return self.cursor.rowcount
+
+    def copy_rows(self, row_batches: Iterable[Sequence[UserRow]], into: str) -> int:
+        """COPY every row, batch by batch: the server parses while Python reads the next batch."""
+        copied = 0
+        if into == "target":
+            extra = (self.inserted_from, self.day.snapshot_date)
+            statement = sql.SQL(
+                "COPY {} (id, name, email, gender, status, inserted_from, snapshot_date) FROM STDIN"
+            ).format(self.names["target"])
+        else:
+            extra = ()
+            statement = sql.SQL("COPY users_staging (id, name, email, gender, status) FROM STDIN")
+        with self.cursor.copy(statement) as copy:
+            write_row = copy.write_row
+            for batch in row_batches:
+                for row in batch:
+                    write_row(row + extra)
+                copied += len(batch)
+        return copied
+
+    def replace_rejects(self, rejects: list[Reject]) -> None:
+        self.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
+        statement = sql.SQL(
+            "COPY {} (snapshot_date, record_number, user_id, reason, record) FROM STDIN"
+        ).format(self.names["rejects"])
+        with self.cursor.copy(statement) as copy:
+            for reject in rejects:
+                copy.write_row(reject.as_row(self.day.snapshot_date))
+
+
+def already_loaded(
+    conn: psycopg.Connection, table: TableName, day: date, sha256: str
+) -> LoadResult | None:
+    """The no-op result if `<table>_loads` says this day was loaded from this very object.
+
+    Loading it again would change nothing (loads are idempotent), so a re-run costs one query
+    instead of a read of the whole day. Deleting the day's row from `<table>_loads` forces a
+    reload.
+    """
+    loads = table.sibling("loads")
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (str(loads),))
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(
+            sql.SQL(
+                "SELECT l.rows_loaded, l.rows_rejected, counts.all_rows, counts.current_rows"
+                " FROM {loads} AS l, (SELECT count(*) AS all_rows, count(*)"
+                " FILTER (WHERE deleted_at IS NULL) AS current_rows FROM {target}) AS counts"
+                " WHERE l.snapshot_date = %s AND l.sha256 = %s AND counts.all_rows > 0"
+            ).format(target=table.identifier, loads=loads.identifier),
+            (day, sha256),
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    rows_loaded, rows_rejected, table_rows, current_rows = found
+    return LoadResult(
+        staged=rows_loaded,
+        inserted=0,
+        updated=0,
+        unchanged=rows_loaded,
+        rejected=rows_rejected,
+        deleted=0,
+        deletion_recomputed=0,
         table_rows=table_rows,
         current_rows=current_rows,
     )
@@ -236,21 +313,22 @@ _RECORD_LOAD = (
     " = ROW(excluded.crawl_complete, excluded.source_uri, excluded.sha256, excluded.rows_loaded,"
     " excluded.rows_rejected, now())"
 )
-# A user's deleted_at is the first complete snapshot after the last one they were seen in. Both
-# statements keep that true whatever order days are loaded in, so a replay in any order ends in
-# the same state as the daily runs did.
+# A user's deleted_at is the first complete snapshot after the last one they were seen in. The
+# two statements below keep that true whatever order days are loaded in, so a replay in any order
+# ends in the same state as the daily runs did. First, users whose latest snapshot is this day:
+_RECOMPUTE_DELETED_FOR_SEEN = (
+    "UPDATE {target} AS t SET deleted_at = later.first_complete"
+    " FROM (SELECT min(snapshot_date) AS first_complete FROM {loads}"
+    "  WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) AS later"
+    " WHERE t.snapshot_date = %(snapshot_date)s"
+    " AND t.deleted_at IS DISTINCT FROM later.first_complete"
+)
+# Then, if this day's crawl was complete, users last seen before it and absent from it.
 _MARK_DELETED = (
     "UPDATE {target} AS t SET deleted_at = %(snapshot_date)s"
     " WHERE t.snapshot_date <= %(snapshot_date)s"
     " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s)"
     " AND NOT EXISTS (SELECT FROM users_staging AS s WHERE s.id = t.id)"
-)
-_RECOMPUTE_DELETED_FOR_SEEN = (
-    "UPDATE {target} AS t SET deleted_at = later.first_complete"
-    " FROM users_staging AS s, (SELECT min(snapshot_date) AS first_complete FROM {loads}"
-    "  WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) AS later"
-    " WHERE t.id = s.id AND t.snapshot_date = %(snapshot_date)s"
-    " AND t.deleted_at IS DISTINCT FROM later.first_complete"
 )
 
 

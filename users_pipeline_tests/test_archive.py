@@ -10,9 +10,9 @@ from users_pipeline.archive import (
     LocalArchive,
     S3Archive,
     snapshot_key,
-    verified_lines,
+    verified_chunks,
 )
-from users_pipeline.snapshot_file import SnapshotWriter, file_digest, iter_snapshot_records
+from users_pipeline.snapshot_file import SnapshotWriter, file_digest, iter_snapshot_batches
 
 DAY = date(2026, 2, 3)
 
@@ -28,8 +28,9 @@ def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
 
 def read_back(archive, key: str) -> list[dict]:
     expected = archive.stat(key)
-    with archive.read_lines(key) as lines:
-        return list(iter_snapshot_records(verified_lines(lines, expected.sha256, expected.uri)))
+    with archive.read_chunks(key) as chunks:
+        batches = iter_snapshot_batches(verified_chunks(chunks, expected.sha256, expected.uri))
+        return [record for batch in batches for record in batch]
 
 
 def test_snapshot_keys_are_hive_style():
@@ -90,8 +91,8 @@ def test_an_object_changed_after_archiving_fails_verification(s3, bucket, day_fi
     tampered = day_file.read_bytes().replace(b"@example.test", b"@evil.test__")
     s3.get_client().put_object(Bucket=bucket, Key=key, Body=tampered)
 
-    with archive.read_lines(key) as lines, pytest.raises(ArchiveError, match="sha256"):
-        list(verified_lines(lines, stored.sha256, stored.uri))
+    with archive.read_chunks(key) as chunks, pytest.raises(ArchiveError, match="sha256"):
+        list(verified_chunks(chunks, stored.sha256, stored.uri))
 
 
 def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):

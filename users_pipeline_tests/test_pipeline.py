@@ -16,9 +16,16 @@ from users_pipeline_tests.conftest import DAY
 ASSETS = [raw_users_json, s3_users_object, pg_users_table]
 
 
-def run(resources: dict, assets=ASSETS, day=DAY, raise_on_error=True):
+RELOAD = {"ops": {"pg_users_table": {"config": {"reload": True}}}}
+
+
+def run(resources: dict, assets=ASSETS, day=DAY, raise_on_error=True, run_config=None):
     return materialize(
-        assets, resources=resources, partition_key=day.isoformat(), raise_on_error=raise_on_error
+        assets,
+        resources=resources,
+        partition_key=day.isoformat(),
+        raise_on_error=raise_on_error,
+        run_config=run_config,
     )
 
 
@@ -77,13 +84,15 @@ def test_rerunning_a_day_changes_nothing(resources, pg, users_table):
     before = table_rows(pg, users_table)
 
     again = run(resources)
+    forced = run(resources, run_config=RELOAD)  # really reads and upserts the day again
 
-    loaded = metadata(again, "pg_users_table")
-    assert (loaded["rows_inserted"], loaded["rows_updated"], loaded["rows_unchanged"]) == (
-        0,
-        0,
-        2751,
-    )
+    for result in (again, forced):
+        loaded = metadata(result, "pg_users_table")
+        assert (loaded["rows_inserted"], loaded["rows_updated"], loaded["rows_unchanged"]) == (
+            0,
+            0,
+            2751,
+        )
     assert table_rows(pg, users_table) == before
 
 

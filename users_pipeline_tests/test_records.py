@@ -1,19 +1,25 @@
 """Record validation and the snapshot file format."""
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
-from users_pipeline.records import Reject, SnapshotValidator, UserRow, split_rows
-from users_pipeline.snapshot_file import (
-    SnapshotFormatError,
-    SnapshotWriter,
-    iter_snapshot_records,
-)
+from users_pipeline.records import SnapshotValidator, UserRow, _field_problem, _valid_row
+from users_pipeline.snapshot_file import SnapshotFormatError, SnapshotWriter, iter_snapshot_batches
 
 GOOD = {"id": 7000001, "name": "Zoë Ó Briain", "email": "zoe@example.test", "gender": "female",
         "status": "active"}  # fmt: skip
+
+
+def check(record: object, validator: SnapshotValidator | None = None) -> UserRow | str:
+    rows, rejects = (validator or SnapshotValidator()).split([record])
+    return rows[0] if rows else rejects[0].reason
+
+
+def records_of(chunks) -> list:
+    return [record for batch in iter_snapshot_batches(chunks) for record in batch]
 
 
 @pytest.mark.parametrize(
@@ -30,62 +36,109 @@ GOOD = {"id": 7000001, "name": "Zoë Ó Briain", "email": "zoe@example.test", "g
         ({"name": "a\x00b"}, "NUL character"),
         ({"email": "not-an-email"}, "is not an email address"),
         ({"gender": "other"}, "gender 'other' is not one of"),
+        ({"gender": ["male"]}, "gender is list, not a string"),
         ({"status": "ACTIVE"}, "status 'ACTIVE' is not one of"),
     ],
 )
 def test_invalid_records_get_a_reason(change: dict, reason: str):
-    checked = SnapshotValidator().check({**GOOD, **change})
-    assert isinstance(checked, str) and reason in checked
+    assert reason in check({**GOOD, **change})
 
 
 def test_missing_fields_and_non_objects_are_rejected():
-    validator = SnapshotValidator()
-    assert validator.check({"id": 1}) == "missing field(s) name, email, gender, status"
-    assert validator.check([1, 2]) == "record is a JSON list, not an object"
+    assert check({"id": 1}) == "missing field(s) name, email, gender, status"
+    assert check([1, 2]) == "record is a JSON list, not an object"
+    assert check("text") == "record is a JSON str, not an object"
 
 
-def test_duplicates_within_a_snapshot_are_rejected():
+def test_duplicates_within_a_snapshot_are_rejected_across_batches():
     validator = SnapshotValidator()
-    assert validator.check(GOOD) == UserRow(**GOOD)
-    assert (
-        validator.check({**GOOD, "email": "x@example.test"})
-        == "duplicate id 7000001 in this snapshot"
+    assert check(GOOD, validator) == UserRow(**GOOD)
+    assert check({**GOOD, "email": "x@example.test"}, validator) == (
+        "duplicate id 7000001 in this snapshot"
     )
-    assert "duplicate email" in validator.check({**GOOD, "id": 2, "email": "ZOE@example.test"})
+    assert "duplicate email" in check({**GOOD, "id": 2, "email": "ZOE@example.test"}, validator)
 
 
-def test_unknown_fields_are_noticed_and_do_not_block():
-    validator = SnapshotValidator()
-    assert isinstance(validator.check({**GOOD, "created_at": "2026-01-01"}), UserRow)
-    assert validator.unknown_fields == {"created_at"}
+def test_duplicates_are_found_among_many_keys_in_one_batch():
+    """Past 65,536 keys the set moves to its compact form: lookups must still find them."""
+    records = [dict(GOOD, id=i, email=f"u{i}@example.test") for i in range(1, 200_001)]
+    records += [
+        dict(GOOD, id=5, email="new@example.test"),
+        dict(GOOD, id=10**6, email="U7@example.test"),
+    ]
+    rows, rejects = SnapshotValidator().split(records)
+    assert len(rows) == 200_000
+    assert [(r.record_number, r.reason) for r in rejects] == [
+        (200_001, "duplicate id 5 in this snapshot"),
+        (200_002, "duplicate email 'U7@example.test' in this snapshot"),
+    ]
 
 
-def test_invalid_records_are_set_aside_with_their_number_and_reason():
-    bad = {**GOOD, "id": 2, "email": "b@example.test", "gender": "x"}
-    rejects: list[Reject] = []
-
-    rows = list(split_rows([GOOD, bad, GOOD], SnapshotValidator(), rejects))
-
+def test_rejects_keep_the_whole_record_and_its_number():
+    bad = {**GOOD, "id": 2, "email": "b@example.test", "gender": "x", "extra": [1]}
+    rows, rejects = SnapshotValidator().split([GOOD, bad, GOOD], first_number=11)
     assert rows == [UserRow(**GOOD)]
     assert [(r.record_number, r.reason) for r in rejects] == [
-        (2, "gender 'x' is not one of ['female', 'male']"),
-        (3, "duplicate id 7000001 in this snapshot"),
+        (12, "gender 'x' is not one of ['female', 'male']"),
+        (13, "duplicate id 7000001 in this snapshot"),
     ]
     assert rejects[0].record == bad
 
 
+def test_unknown_fields_are_noticed_and_do_not_block():
+    validator = SnapshotValidator()
+    assert isinstance(check({**GOOD, "created_at": "2026-01-01"}, validator), UserRow)
+    assert validator.unknown_fields == {"created_at"}
+
+
+def test_the_fast_path_and_the_explanation_agree():
+    """Every record the fast path refuses has a reason in words, and no accepted one has."""
+    rng = random.Random(3)
+    values = [
+        None,
+        "",
+        " ",
+        "x",
+        "a@b.c",
+        "male",
+        "active",
+        1,
+        -1,
+        2**63,
+        1.5,
+        True,
+        [],
+        {},
+        "\x00",
+    ]
+    for _ in range(5000):
+        record = {**GOOD}
+        for name in rng.sample(list(GOOD), rng.randint(0, 3)):
+            record[name] = rng.choice(values)
+        assert (_valid_row(record) is None) == (_field_problem(record) is not None), record
+
+
 def test_snapshot_file_is_valid_json_with_one_record_per_line(tmp_path: Path):
     path = tmp_path / "day.json"
-    records = [GOOD, {**GOOD, "id": 2, "name": 'line\nbreak, "quoted" \\ tab\t'}]
+    records = [GOOD, {**GOOD, "id": 2, "name": 'line\nbreak, "quoted" \\ tab\t ] ['}]
     with SnapshotWriter(path) as writer:
         writer.write(records[:1])
         writer.write([])
         writer.write(records[1:])
-    assert json.loads(path.read_bytes()) == records
-    assert len(path.read_bytes().splitlines()) == 4
-    with open(path, "rb") as file:
-        assert list(iter_snapshot_records(file)) == records
+    data = path.read_bytes()
+    assert json.loads(data) == records
+    assert len(data.splitlines()) == 4
     assert writer.records == 2
+    for size in (1, 7, 64, len(data)):  # chunk boundaries anywhere
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        assert records_of(chunks) == records
+
+
+def test_an_empty_snapshot_reads_as_no_records(tmp_path: Path):
+    path = tmp_path / "day.json"
+    with SnapshotWriter(path):
+        pass
+    assert records_of([path.read_bytes()]) == []
 
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path):
@@ -96,9 +149,11 @@ def test_a_failed_write_leaves_no_file(tmp_path: Path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_other_json_arrays_still_read_and_truncation_is_detected():
-    assert list(iter_snapshot_records([json.dumps([GOOD]).encode()])) == [GOOD]
+def test_other_json_arrays_still_read_and_damage_is_detected():
+    assert records_of([json.dumps([GOOD]).encode()]) == [GOOD]
     with pytest.raises(SnapshotFormatError, match="truncated"):
-        list(iter_snapshot_records([b"[\n", json.dumps(GOOD).encode() + b",\n"]))
+        records_of([b"[\n", json.dumps(GOOD).encode() + b",\n"])
     with pytest.raises(SnapshotFormatError, match="not an array"):
-        list(iter_snapshot_records([b'{"a": 1}']))
+        records_of([b'{"a": 1}'])
+    with pytest.raises(SnapshotFormatError, match="after its closing"):
+        records_of([b"[\n", json.dumps(GOOD).encode(), b"\n]\n", b'{"id": 1}\n'])

@@ -10,7 +10,13 @@ from users_pipeline.assets import pg_users_table
 from users_pipeline.resources import UsersApiResource
 from users_pipeline_tests.conftest import DAY
 from users_pipeline_tests.gorest_server import Faults
-from users_pipeline_tests.test_pipeline import archived_users, metadata, run, table_rows
+from users_pipeline_tests.test_pipeline import (
+    RELOAD,
+    archived_users,
+    metadata,
+    run,
+    table_rows,
+)
 
 
 def check_results(result) -> dict[str, tuple[bool, str]]:
@@ -199,7 +205,7 @@ def test_a_tampered_archive_object_is_not_loaded(resources, pg, users_table):
     body = archived_object(resources, key).replace(b'"active"', b'"inactive"')
     archive.s3.get_client().put_object(Bucket=archive.bucket, Key=key, Body=body)
 
-    result = run(resources, assets=[pg_users_table], raise_on_error=False)
+    result = run(resources, assets=[pg_users_table], raise_on_error=False, run_config=RELOAD)
 
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

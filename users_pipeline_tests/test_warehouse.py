@@ -31,8 +31,10 @@ def table(users_table: str) -> TableName:
 
 
 def load(conn, table, day_rows, day=DAY, complete=True, rejects=()):
+    """Load rows as one batch (or a generator of batches) for `day`."""
+    batches = [day_rows] if isinstance(day_rows, list) else day_rows
     return load_snapshot(
-        conn, table, day_rows, DayLoad(day, complete, "s3://b/k", "0" * 64), list(rejects)
+        conn, table, batches, DayLoad(day, complete, "s3://b/k", "0" * 64), list(rejects)
     )
 
 
@@ -78,7 +80,7 @@ def test_a_failure_mid_load_leaves_the_table_as_it_was(postgres_url, pg, table):
     before = contents(pg, table)
 
     def rows_then_crash():
-        yield from rows(5, status="inactive")
+        yield rows(5, status="inactive")
         raise RuntimeError("source broke mid-stream")
 
     with psycopg.connect(postgres_url) as conn, pytest.raises(RuntimeError, match="mid-stream"):

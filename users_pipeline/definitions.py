@@ -26,6 +26,7 @@ from users_pipeline.resources import (
     PostgresResource,
     UsersApiResource,
 )
+from users_pipeline.users_api import MAX_PAGE_SIZE
 
 
 def _env(name: str, default: object = None) -> object:
@@ -34,12 +35,19 @@ def _env(name: str, default: object = None) -> object:
     return EnvVar(name) if os.environ.get(name) else default
 
 
+def _env_int(name: str, default: int | None = None) -> object:
+    return EnvVar.int(name) if os.environ.get(name) else default
+
+
 def build_resources() -> dict[str, object]:
     data_dir = Path(os.environ.get("USERS_PIPELINE_DATA_DIR") or ".data")
     return {
         "users_api": UsersApiResource(
             url=_env("USERS_API_URL", UsersApiResource.model_fields["url"].default),
             token=_env("USERS_API_TOKEN"),
+            page_size=_env_int("USERS_API_PAGE_SIZE", MAX_PAGE_SIZE),
+            max_attempts=_env_int("USERS_API_MAX_ATTEMPTS", 5),
+            concurrency=_env_int("USERS_API_CONCURRENCY"),
         ),
         "data_dir": DataDirResource(path=str(data_dir)),
         "archive": ArchiveResource(

@@ -39,10 +39,13 @@ class UsersApiResource(ConfigurableResource):
 
     url: str = Field(default=DEFAULT_USERS_API_URL, description="USERS_API_URL")
     token: str | None = Field(default=None, description="USERS_API_TOKEN: optional bearer token")
-    page_size: int = Field(default=MAX_PAGE_SIZE, description="Records per page, at most 100")
+    page_size: int = Field(default=MAX_PAGE_SIZE, description="USERS_API_PAGE_SIZE: at most 100")
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
-    max_attempts: int = Field(default=5, description="Attempts per page before the run fails")
+    max_attempts: int = Field(default=5, description="USERS_API_MAX_ATTEMPTS: tries per page")
     backoff_seconds: float = Field(default=1.0, description="First retry wait; doubles each time")
+    concurrency: int | None = Field(
+        default=None, description="USERS_API_CONCURRENCY: pages in flight; unset = from rate limit"
+    )
 
     @failure_on_pipeline_error()
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -56,6 +59,7 @@ class UsersApiResource(ConfigurableResource):
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds,
+            concurrency=self.concurrency,
         )
 
 

@@ -9,9 +9,13 @@ rate limit whose `X-RateLimit-Reset` is *seconds to wait*, with no `Retry-After`
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -21,6 +25,9 @@ from users_pipeline.errors import PipelineError
 
 DEFAULT_USERS_API_URL = "https://gorest.co.in/public/v2/users"
 MAX_PAGE_SIZE = 100
+MAX_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 4
+RATE_LIMIT_UNKNOWN = 100_000  # a stated limit this high means "no real limit"
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 429})
 
 
@@ -83,7 +90,8 @@ class UsersApiClient:
 
     Retries connection errors, timeouts, 5xx and 429 with exponential backoff and jitter, up to
     `max_attempts` per page; a 429 waits `X-RateLimit-Reset` seconds. Before the budget runs out
-    (`X-RateLimit-Remaining` at 0) it waits the reset instead of provoking a 429.
+    it slows down instead of provoking a 429. Pages after the first may be fetched by up to
+    `concurrency` threads (default: from the rate limit), and are still yielded in order.
     """
 
     def __init__(
@@ -96,6 +104,7 @@ class UsersApiClient:
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
+        concurrency: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.url = validate_api_url(url)
@@ -106,26 +115,35 @@ class UsersApiClient:
             )
         if max_attempts < 1:
             raise UsersApiError(f"USERS_API_MAX_ATTEMPTS must be at least 1, got {max_attempts}")
+        if concurrency is not None and not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise UsersApiError(
+                f"USERS_API_CONCURRENCY must be between 1 and {MAX_CONCURRENCY}, got {concurrency}"
+            )
         self.page_size = page_size
         self.timeout_seconds = timeout_seconds
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.concurrency = concurrency
         self.stats = CrawlStats()
         self._sleep = sleep
         self._wait_before_next = 0.0
-        self._session = requests.Session()
-        self._session.headers["Accept"] = "application/json"
-        self._session.headers["User-Agent"] = "users-pipeline/0.1"
+        self._rate_limit: int | None = None
+        self._reserve = 0
+        self._lock = threading.Lock()
+        self._headers = {"Accept": "application/json", "User-Agent": "users-pipeline/0.1"}
         if token:
-            self._session.headers["Authorization"] = f"Bearer {token}"
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
 
     @property
     def display_url(self) -> str:
         return redact_url(self.url)
 
     def close(self) -> None:
-        self._session.close()
+        for session in self._sessions:
+            session.close()
 
     def __enter__(self) -> UsersApiClient:
         return self
@@ -135,16 +153,48 @@ class UsersApiClient:
 
     def iter_pages(self) -> Iterator[Page]:
         """Yield pages 1..N in order, N from `X-Pagination-Pages` (or until a short page)."""
-        number = 1
+        first = self.fetch_page(1)
+        yield first
+        workers = self._workers()
+        if first.page_count is None or workers == 1:
+            yield from self._pages_one_by_one(first)
+        else:
+            yield from self._pages_concurrently(range(2, first.page_count + 1), workers)
+
+    def _workers(self) -> int:
+        """The configured concurrency, or one from the rate limit: a thread per 30 requests a
+        window (GoRest's 90 a minute: 3), 4 when the API states no limit."""
+        if self.concurrency is not None:
+            return self.concurrency
+        if self._rate_limit is None or self._rate_limit >= RATE_LIMIT_UNKNOWN:
+            return DEFAULT_CONCURRENCY
+        return max(1, min(MAX_CONCURRENCY, self._rate_limit // 30))
+
+    def _pages_one_by_one(self, page: Page) -> Iterator[Page]:
         while True:
-            page = self.fetch_page(number)
-            yield page
             if page.page_count is not None:
-                if number >= page.page_count:
+                if page.number >= page.page_count:
                     return
             elif len(page.records) < (page.limit or self.page_size):
                 return
-            number += 1
+            page = self.fetch_page(page.number + 1)
+            yield page
+
+    def _pages_concurrently(self, numbers: range, workers: int) -> Iterator[Page]:
+        """Keep `workers` requests in flight and yield pages in order as they complete."""
+        self._reserve = workers - 1
+        pending = iter(numbers)
+        with ThreadPoolExecutor(workers, thread_name_prefix="users-api") as pool:
+            window = deque(pool.submit(self.fetch_page, n) for n in islice(pending, workers * 2))
+            try:
+                while window:
+                    page = window.popleft().result()
+                    for number in islice(pending, 1):
+                        window.append(pool.submit(self.fetch_page, number))
+                    yield page
+            finally:
+                for future in window:
+                    future.cancel()
 
     def fetch_page(self, number: int) -> Page:
         response = self._get({"page": number, "per_page": self.page_size}, number)
@@ -173,17 +223,17 @@ class UsersApiClient:
         where = f"GET {self.display_url} page {number}"
         for attempt in range(1, self.max_attempts + 1):
             self._pace()
-            self.stats.requests += 1
+            with self._lock:
+                self.stats.requests += 1
             try:
-                response = self._session.get(self.url, params=params, timeout=self.timeout_seconds)
+                response = self._session().get(
+                    self.url, params=params, timeout=self.timeout_seconds
+                )
             except requests.Timeout:
                 cause = f"timed out after {self.timeout_seconds:g} s"
             except requests.ConnectionError as error:
                 cause = f"cannot connect ({_root_cause(error)}); check USERS_API_URL"
             else:
-                self.stats.statuses[response.status_code] = (
-                    self.stats.statuses.get(response.status_code, 0) + 1
-                )
                 self._remember_budget(response)
                 if response.status_code == 200:
                     return response
@@ -193,38 +243,58 @@ class UsersApiClient:
                 if response.status_code not in RETRYABLE_STATUSES:
                     raise UsersApiError(f"{where}: {cause}")
                 if response.status_code == 429:
-                    self.stats.rate_limit_waits += 1
                     reset = _int_header(response, "X-RateLimit-Reset")
-                    self._wait_before_next = max(self._wait_before_next, float(reset or 1))
+                    self._wait_at_least(float(reset or 1), rate_limited=True)
             if attempt == self.max_attempts:
                 raise UsersApiError(f"{where}: {cause} (gave up after {attempt} attempts)")
-            self.stats.retries += 1
+            with self._lock:
+                self.stats.retries += 1
             backoff = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
-            self._wait_before_next = max(self._wait_before_next, backoff * random.uniform(0.5, 1))
+            self._wait_at_least(backoff * random.uniform(0.5, 1))
         raise AssertionError("unreachable")
+
+    def _session(self) -> requests.Session:
+        """One session per thread: connections are reused, never shared between threads."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers.update(self._headers)
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
     def _remember_budget(self, response: requests.Response) -> None:
         """Pace from the rate-limit headers, like Airbyte's HTTPAPIBudget: with the budget spent,
-        wait the reset; with under a tenth of it left, spread what is left over the reset."""
+        wait the reset (at least a second, as concurrent requests may still be in flight); with
+        under a tenth of it left, spread what is left over the reset."""
         remaining = _int_header(response, "X-RateLimit-Remaining")
         limit = _int_header(response, "X-RateLimit-Limit")
         reset = _int_header(response, "X-RateLimit-Reset")
-        self.stats.rate_limit_remaining = remaining
+        with self._lock:
+            self.stats.statuses[response.status_code] = (
+                self.stats.statuses.get(response.status_code, 0) + 1
+            )
+            self.stats.rate_limit_remaining = remaining
+            self._rate_limit = limit
         if remaining is None:
             return
-        if remaining <= 0:
-            wait = float(reset or 1)
+        if remaining <= self._reserve:  # requests already in flight will spend the rest
+            self._wait_at_least(float(max(reset or 0, 1)))
         elif reset and limit and remaining < limit / 10:
-            wait = reset / (remaining + 1)
-        else:
-            return
-        self._wait_before_next = max(self._wait_before_next, wait)
+            self._wait_at_least(reset / (remaining + 1))
+
+    def _wait_at_least(self, seconds: float, rate_limited: bool = False) -> None:
+        with self._lock:
+            self._wait_before_next = max(self._wait_before_next, seconds)
+            self.stats.rate_limit_waits += rate_limited
 
     def _pace(self) -> None:
-        if self._wait_before_next > 0:
-            self.stats.seconds_waited += self._wait_before_next
-            self._sleep(self._wait_before_next)
-            self._wait_before_next = 0.0
+        """Sleep whatever wait the last responses asked for, shared by every thread."""
+        with self._lock:
+            wait, self._wait_before_next = self._wait_before_next, 0.0
+            self.stats.seconds_waited += wait
+        if wait > 0:
+            self._sleep(wait)
 
 
 def _api_message(response: requests.Response) -> str:

@@ -1,6 +1,7 @@
 """The API client against the GoRest-compatible server: paging, retries, pacing, clear errors."""
 
 import socket
+import time
 
 import pytest
 
@@ -142,3 +143,37 @@ def test_credentials_in_the_url_are_redacted():
         == "https://***@api.test:8443/users?x=1"
     )
     assert redact_url("https://api.test/users") == "https://api.test/users"
+
+
+def test_concurrent_fetching_yields_pages_in_order_and_faster(gorest: GoRestServer):
+    gorest.faults = Faults(delay_seconds=0.02)
+    timings = {}
+    for concurrency in (1, 8):
+        started = time.monotonic()
+        with UsersApiClient(gorest.url, concurrency=concurrency) as client:
+            pages = list(client.iter_pages())
+        timings[concurrency] = time.monotonic() - started
+        assert [page.number for page in pages] == list(range(1, 29))
+        assert [r for page in pages for r in page.records] == gorest.users
+    assert timings[8] < timings[1] / 2  # ~0.6 s vs ~0.1 s; the benchmark measures the ratio
+
+
+def test_concurrent_fetching_stays_within_the_rate_limit(gorest: GoRestServer):
+    gorest.faults = Faults(rate_limit=20, window_seconds=1.0)
+    with UsersApiClient(gorest.url, concurrency=4) as client:
+        assert crawl(client) == gorest.users
+    assert not [r for r in gorest.requests if r["status"] == 429]
+
+
+def test_default_concurrency_follows_the_rate_limit(gorest: GoRestServer):
+    gorest.faults = Faults(rate_limit=90)  # GoRest's budget: 90 a minute
+    with UsersApiClient(gorest.url) as client:
+        client.fetch_page(1)
+        assert client._workers() == 3
+
+
+def test_a_failing_page_fails_a_concurrent_crawl(gorest: GoRestServer):
+    gorest.faults = Faults(statuses={17: [404]})
+    with UsersApiClient(gorest.url, concurrency=4) as client, pytest.raises(UsersApiError) as error:
+        crawl(client)
+    assert "page 17: HTTP 404" in str(error.value)

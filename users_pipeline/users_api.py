@@ -106,6 +106,7 @@ class UsersApiClient:
         max_backoff_seconds: float = 60.0,
         concurrency: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = validate_api_url(url)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -127,7 +128,8 @@ class UsersApiClient:
         self.concurrency = concurrency
         self.stats = CrawlStats()
         self._sleep = sleep
-        self._wait_before_next = 0.0
+        self._clock = clock
+        self._not_before = 0.0
         self._rate_limit: int | None = None
         self._reserve = 0
         self._lock = threading.Lock()
@@ -284,15 +286,17 @@ class UsersApiClient:
             self._wait_at_least(reset / (remaining + 1))
 
     def _wait_at_least(self, seconds: float, rate_limited: bool = False) -> None:
+        """No request, from any thread, starts sooner than `seconds` from now."""
         with self._lock:
-            self._wait_before_next = max(self._wait_before_next, seconds)
+            self._not_before = max(self._not_before, self._clock() + seconds)
             self.stats.rate_limit_waits += rate_limited
 
     def _pace(self) -> None:
-        """Sleep whatever wait the last responses asked for, shared by every thread."""
+        """Sleep until the time the last responses asked every thread to wait for."""
         with self._lock:
-            wait, self._wait_before_next = self._wait_before_next, 0.0
-            self.stats.seconds_waited += wait
+            wait = self._not_before - self._clock()
+            if wait > 0:
+                self.stats.seconds_waited += wait
         if wait > 0:
             self._sleep(wait)
 

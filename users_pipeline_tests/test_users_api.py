@@ -13,10 +13,26 @@ def crawl(client: UsersApiClient) -> list[dict]:
     return [record for page in client.iter_pages() for record in page.records]
 
 
+class FakeTime:
+    """A clock that only moves when the client sleeps: waits are recorded, not endured."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
 def no_sleep_client(url: str, waits: list[float] | None = None, **options) -> UsersApiClient:
-    """A client whose waits are recorded instead of slept, so backoff is checked, not endured."""
-    recorder = waits.append if waits is not None else (lambda seconds: None)
-    return UsersApiClient(url, sleep=recorder, **options)
+    fake = FakeTime()
+    if waits is not None:
+        fake.waits = waits
+    return UsersApiClient(url, sleep=fake.sleep, clock=fake.clock, **options)
 
 
 def test_fetches_every_page_in_order(gorest: GoRestServer):

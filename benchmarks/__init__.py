@@ -1,0 +1,1 @@
+"""End-to-end benchmark of users_pipeline against same-run baselines: `python -m benchmarks.run`."""

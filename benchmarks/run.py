@@ -1,0 +1,509 @@
+"""End-to-end benchmark of users_pipeline, with its baselines measured in the same run.
+
+    python -m benchmarks.run [--sizes 10000,100000,1000000]
+                             [--output benchmarks/results/latest.json]
+
+For each size N (users served by the GoRest-compatible server), on 127.0.0.1:
+
+1. The three assets run in order, each `dagster.materialize`d in a fresh subprocess
+   (`benchmarks.step`), as a real run would: `raw_users_json` crawls every page of the API into
+   the day file, `s3_users_object` uploads it to moto's S3 server, `pg_users_table` loads it from
+   S3 into an embedded PostgreSQL. Per step: the subprocess's wall time (Python start and Dagster
+   import included), the seconds spent inside the asset (`fetch_seconds` / `load_seconds` from
+   its metadata; for the archive, the time around `materialize` in the runner) and the
+   subprocess's own peak RSS (`os.wait4`, in the small `benchmarks.spawn` launcher: see there
+   why not from this process).
+2. `pg_users_table` again for the same day: with `reload: true` (a real re-read and upsert of an
+   unchanged day, which must write zero rows) and with the default config (which skips a day
+   already loaded from the same object).
+3. Baselines on the same records and the same PostgreSQL: the article's
+   `pandas.DataFrame.to_sql` (row-by-row executemany) and a bare psycopg `COPY` into an
+   unconstrained table, the floor for any loader written in Python.
+
+Ratios are only meaningful between numbers measured on the same machine at the same time: a
+shared or throttled machine easily varies by 2x between runs. So the baselines run in the same
+benchmark run, against the same server and data, right after the pipeline's load (with a
+`CHECKPOINT` before every timed load), instead of being compared with numbers from elsewhere.
+
+Once per run, a fetch-concurrency measurement crawls 10,000 users from a server that adds 20 ms
+per request, with `UsersApiClient(concurrency=1)` and `concurrency=8`, and checks that both yield
+the same records in the same order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks.baselines import (
+    article_to_sql,
+    bare_copy,
+    checkpoint,
+    count_rows,
+    ensure_schema,
+    read_day_records,
+)
+from benchmarks.services import (
+    ROOT,
+    create_bucket,
+    embedded_postgres,
+    gorest_server,
+    moto_s3,
+)
+
+DAY = "2026-06-01"
+DEFAULT_SIZES = (10_000, 100_000)
+DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
+CONCURRENCY_USERS = 10_000
+CONCURRENCY_DELAY_MS = 20.0
+CONCURRENCY_LEVELS = (1, 8)
+CONCURRENCY_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """Everything `benchmarks.step` needs to build the pipeline's resources for one size."""
+
+    api_url: str
+    data_dir: Path
+    s3_endpoint: str
+    bucket: str
+    database_url: str
+    table: str
+    day: str = DAY
+
+    def arguments(self) -> list[str]:
+        return [
+            f"--api-url={self.api_url}",
+            f"--data-dir={self.data_dir}",
+            f"--s3-endpoint={self.s3_endpoint}",
+            f"--bucket={self.bucket}",
+            f"--database-url={self.database_url}",
+            f"--table={self.table}",
+            f"--day={self.day}",
+        ]
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One asset materialized in its own subprocess."""
+
+    asset: str
+    reload: bool
+    wall_seconds: float
+    peak_rss_mib: float  # the step's own, from os.wait4 in `benchmarks.spawn`
+    cpu_seconds: float  # user + system
+    report: dict[str, Any]  # the runner's JSON line
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.report["metadata"]
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def run_step(asset: str, settings: StepSettings, *, reload: bool = False) -> StepRun:
+    """Materialize `asset` in a fresh `python -m benchmarks.step`, launched through
+    `benchmarks.spawn` so that its peak RSS is its own and not this process's (see there)."""
+    step = [sys.executable, "-m", "benchmarks.step", asset, *settings.arguments()]
+    if reload:
+        step.append("--reload")
+    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    with (
+        tempfile.TemporaryDirectory(prefix="step_") as folder,
+        open(Path(folder) / "stdout", "w+b") as stdout,
+        open(Path(folder) / "stderr", "w+b") as stderr,
+    ):
+        usage_path = Path(folder) / "usage.json"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.spawn", str(usage_path), "--", *step],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # Ctrl-C reaches only us; we kill its group below
+        )
+        try:
+            process.wait()
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)  # the launcher and the step
+            process.wait()
+            raise
+        stdout.seek(0)
+        stderr.seek(0)
+        lines = stdout.read().decode(errors="replace").strip().splitlines()
+        errors = stderr.read().decode(errors="replace")
+        usage = json.loads(usage_path.read_text()) if usage_path.is_file() else None
+    if process.returncode != 0 or usage is None or not lines:
+        tail = "\n".join(errors.strip().splitlines()[-30:])
+        raise StepFailed(f"{asset} exited with {process.returncode}:\n{tail}")
+    return StepRun(
+        asset=asset,
+        reload=reload,
+        wall_seconds=usage["wall_seconds"],
+        peak_rss_mib=usage["peak_rss_mib"],
+        cpu_seconds=usage["user_seconds"] + usage["system_seconds"],
+        report=json.loads(lines[-1]),
+    )
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -> dict[str, Any]:
+    """The pipeline's three steps, two re-runs of the load and both baselines for one size."""
+    table = f"bench.users_{users}"
+    bucket = f"bench-{users}"
+    create_bucket(s3_endpoint, bucket)
+    steps: dict[str, StepRun] = {}
+
+    def step(asset: str, settings: StepSettings, *, reload: bool = False) -> StepRun:
+        run = run_step(asset, settings, reload=reload)
+        label = f"{asset} (reload)" if reload else asset
+        progress(f"  {label}: {run.wall_seconds:.2f} s wall, {run.peak_rss_mib:.0f} MiB peak")
+        return run
+
+    progress(f"N={users:,}: starting the GoRest server")
+    with gorest_server(users, workdir / f"gorest_{users}.log") as api_url:
+        settings = StepSettings(
+            api_url, workdir / f"data_{users}", s3_endpoint, bucket, database_url, table
+        )
+        steps["raw_users_json"] = step("raw_users_json", settings)
+    # The API server is stopped: it no longer competes for the two cores.
+    steps["s3_users_object"] = step("s3_users_object", settings)
+    checkpoint(database_url)
+    steps["pg_users_table"] = step("pg_users_table", settings)
+    checkpoint(database_url)
+    reload = step("pg_users_table", settings, reload=True)
+    skip = step("pg_users_table", settings)
+
+    records = read_day_records(settings.data_dir / "raw" / f"dt={DAY}" / "users.json")
+    ensure_schema(database_url)
+    article_table, bare_table = f"users_article_{users}", f"bare_{users}"
+    checkpoint(database_url)
+    progress("  article: DataFrame.to_sql")
+    article_seconds = article_to_sql(database_url, records, article_table)
+    checkpoint(database_url)
+    progress("  bare COPY")
+    bare_seconds = bare_copy(database_url, records, bare_table)
+    baselines = {
+        "article": {
+            "table": f"bench.{article_table}",
+            "seconds": article_seconds,
+            "rows": count_rows(database_url, f"bench.{article_table}"),
+        },
+        "bare_copy": {
+            "table": f"bench.{bare_table}",
+            "seconds": bare_seconds,
+            "rows": count_rows(database_url, f"bench.{bare_table}"),
+        },
+    }
+    del records
+
+    fetch, archive, load = (
+        steps[name] for name in ("raw_users_json", "s3_users_object", "pg_users_table")
+    )
+    load_seconds = load.metadata["load_seconds"]
+    summary = {
+        "fetch_seconds": fetch.metadata["fetch_seconds"],
+        "archive_seconds": archive.report["materialize_seconds"],
+        "archive_runner_seconds": archive.report["runner_seconds"],
+        "load_seconds": load_seconds,
+        "load_rows": load.metadata["rows_in_snapshot"],
+        "load_rows_per_second": load.metadata["rows_in_snapshot"] / load_seconds,
+        "article_seconds": article_seconds,
+        "load_vs_article": article_seconds / load_seconds,
+        "bare_copy_seconds": bare_seconds,
+        "load_vs_bare_copy": bare_seconds / load_seconds,
+        "reload_seconds": reload.metadata["load_seconds"],
+        "reload_vs_first_load": reload.metadata["load_seconds"] / load_seconds,
+        "reload_rows_written": rows_written(reload),
+        "skip_seconds": skip.metadata["load_seconds"],
+        "skip_wall_seconds": skip.wall_seconds,
+        "skip_rows_written": rows_written(skip),
+        "peak_rss_mib": {name: run.peak_rss_mib for name, run in steps.items()},
+        "wall_seconds": {name: run.wall_seconds for name, run in steps.items()},
+        "end_to_end_seconds": sum(run.wall_seconds for run in steps.values()),
+    }
+    result = {
+        "users": users,
+        "table": table,
+        "summary": summary,
+        "steps": {name: asdict(run) for name, run in steps.items()},
+        "reruns": {"reload": asdict(reload), "skip": asdict(skip)},
+        "baselines": baselines,
+    }
+    result["problems"] = find_problems(result, [*steps.values(), reload, skip], database_url)
+    for problem in result["problems"]:
+        progress(f"  PROBLEM: {problem}")
+    return result
+
+
+def rows_written(run: StepRun) -> int:
+    return run.metadata["rows_inserted"] + run.metadata["rows_updated"]
+
+
+def find_problems(result: dict[str, Any], runs: list[StepRun], database_url: str) -> list[str]:
+    """What would make this size's numbers wrong: counts that do not add up, failed checks, a
+    re-run that wrote rows."""
+    users = result["users"]
+    problems = [
+        f"{run.asset}: check {name} failed"
+        for run in runs
+        for name, passed in run.report["checks"].items()
+        if not passed
+    ]
+    fetched = result["steps"]["raw_users_json"]["report"]["metadata"]["dagster/row_count"]
+    if fetched != users:
+        problems.append(f"raw_users_json fetched {fetched} records, expected {users}")
+    loaded = result["summary"]["load_rows"]
+    if loaded != users:
+        problems.append(f"pg_users_table loaded {loaded} rows, expected {users}")
+    table_rows = count_rows(database_url, result["table"])
+    if table_rows != users:
+        problems.append(f"{result['table']} has {table_rows} rows, expected {users}")
+    for name in ("reload", "skip"):
+        written = result["summary"][f"{name}_rows_written"]
+        if written:
+            problems.append(f"re-run ({name}) of an unchanged day wrote {written} rows, expected 0")
+    for name, baseline in result["baselines"].items():
+        if baseline["rows"] != users:
+            problems.append(f"baseline {name} holds {baseline['rows']} rows, expected {users}")
+    return problems
+
+
+def measure_fetch_concurrency(workdir: Path) -> dict[str, Any]:
+    """Crawl the same slow server sequentially and with 8 threads; the same records in order?"""
+    from users_pipeline.users_api import UsersApiClient
+
+    settings = {"users": CONCURRENCY_USERS, "delay_ms": CONCURRENCY_DELAY_MS}
+    progress(f"fetch concurrency: {CONCURRENCY_USERS:,} users, {CONCURRENCY_DELAY_MS:g} ms/request")
+    with gorest_server(
+        CONCURRENCY_USERS, workdir / "gorest_concurrency.log", delay_ms=CONCURRENCY_DELAY_MS
+    ) as url:
+        try:
+            UsersApiClient(url, concurrency=1).close()
+        except TypeError as error:
+            return {**settings, "skipped": f"UsersApiClient does not accept concurrency: {error}"}
+        runs: dict[int, list[float]] = {level: [] for level in CONCURRENCY_LEVELS}
+        records: dict[int, list[dict]] = {}
+        pages = 0
+        for _ in range(CONCURRENCY_REPEATS):
+            for level in CONCURRENCY_LEVELS:
+                with UsersApiClient(url, concurrency=level) as client:
+                    started = time.perf_counter()
+                    crawled: list[dict] = []
+                    pages = 0
+                    for page in client.iter_pages():
+                        crawled.extend(page.records)
+                        pages += 1
+                    runs[level].append(time.perf_counter() - started)
+                records[level] = crawled
+    median = {level: statistics.median(seconds) for level, seconds in runs.items()}
+    sequential, concurrent = CONCURRENCY_LEVELS
+    return {
+        **settings,
+        "pages": pages,
+        "repeats": CONCURRENCY_REPEATS,
+        "seconds": {str(level): runs[level] for level in CONCURRENCY_LEVELS},
+        "median_seconds": {str(level): median[level] for level in CONCURRENCY_LEVELS},
+        "speedup": median[sequential] / median[concurrent],
+        "records": len(records[sequential]),
+        "identical_records_in_order": records[sequential] == records[concurrent],
+    }
+
+
+def environment(database_url: str) -> dict[str, Any]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT version()").fetchone()
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    packages = ("dagster", "psycopg", "pandas", "SQLAlchemy", "moto", "orjson", "boto3")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "python": sys.version,
+        "postgres": row[0] if row else None,
+        "packages": {name: importlib.metadata.version(name) for name in packages},
+        "git": git_state(),
+        "partition": DAY,
+    }
+
+
+def git_state() -> dict[str, Any]:
+    """The commit benchmarked, and whether the pipeline had uncommitted changes at the time."""
+
+    def git(*args: str) -> str:
+        completed = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        return completed.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "users_pipeline")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_pipeline_changes": changed.split("\n") if changed else [],
+    }
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    headers = [
+        "N",
+        "fetch s",
+        "archive s",
+        "load s",
+        "load rows/s",
+        "article s",
+        "vs article",
+        "COPY s",
+        "vs COPY",
+        "reload s (x 1st)",
+        "skip s",
+        "RSS MiB f/a/l",
+        "end-to-end s",
+    ]
+    rows = []
+    for result in results:
+        s = result["summary"]
+        rss = "/".join(f"{value:.0f}" for value in s["peak_rss_mib"].values())
+        rows.append(
+            [
+                f"{result['users']:,}",
+                f"{s['fetch_seconds']:.2f}",
+                f"{s['archive_seconds']:.2f}",
+                f"{s['load_seconds']:.2f}",
+                f"{s['load_rows_per_second']:,.0f}",
+                f"{s['article_seconds']:.2f}",
+                f"{s['load_vs_article']:.1f}x",
+                f"{s['bare_copy_seconds']:.2f}",
+                f"{s['load_vs_bare_copy']:.2f}x",
+                f"{s['reload_seconds']:.2f} ({s['reload_vs_first_load']:.2f}x)",
+                f"{s['skip_seconds']:.3f}",
+                rss,
+                f"{s['end_to_end_seconds']:.2f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return " | ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
+
+    rule = "-+-".join("-" * width for width in widths)
+    return "\n".join([line(headers), rule, *map(line, rows)])
+
+
+def format_concurrency(result: dict[str, Any]) -> str:
+    where = f"{result['users']:,} users, {result['delay_ms']:g} ms per request"
+    if "skipped" in result:
+        return f"fetch concurrency ({where}): SKIPPED, {result['skipped']}"
+    median = result["median_seconds"]
+    same = "yes" if result["identical_records_in_order"] else "NO"
+    return (
+        f"fetch concurrency ({where}, {result['pages']} pages, median of {result['repeats']}):"
+        f" concurrency=1 {median['1']:.2f} s, concurrency=8 {median['8']:.2f} s,"
+        f" {result['speedup']:.1f}x faster; identical records in identical order: {same}"
+    )
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--sizes needs positive integers, got {text!r}")
+    return sizes
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Benchmark users_pipeline end to end against same-run baselines.",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=list(DEFAULT_SIZES),
+        help="comma-separated user counts (default: 10000,100000; 1000000 takes minutes)",
+    )
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results path")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (data files, server logs)"
+    )
+    return parser.parse_args(argv)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Unwind (and stop every server) on Ctrl-C and SIGTERM, even if started with SIGINT ignored
+    # (as `cmd &` in a script does).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    workdir = Path(tempfile.mkdtemp(prefix="users_pipeline_bench_"))
+    results: list[dict[str, Any]] = []
+    try:
+        with ExitStack() as services:
+            progress(f"work directory {workdir}; starting PostgreSQL and moto S3")
+            database_url = services.enter_context(embedded_postgres(workdir / "pg"))
+            s3_endpoint = services.enter_context(moto_s3(workdir / "moto.log"))
+            env = environment(database_url)
+            concurrency = measure_fetch_concurrency(workdir)
+            for users in args.sizes:
+                results.append(bench_size(users, workdir, s3_endpoint, database_url))
+    finally:
+        if args.keep:
+            progress(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"users_pipeline benchmark, {env['date']}, {env['cpu_model']} x{env['cpu_count']}")
+    print(format_table(results))
+    print(format_concurrency(concurrency))
+    problems = [f"N={r['users']}: {p}" for r in results for p in r["problems"]]
+    for problem in problems:
+        print(f"PROBLEM {problem}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    report = {"environment": env, "sizes": results, "fetch_concurrency": concurrency}
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every server was stopped", file=sys.stderr)
+        sys.exit(130)

@@ -61,6 +61,7 @@ def build_resources() -> dict[str, object]:
             bucket=_env("S3_BUCKET"),
             prefix=_env("S3_PREFIX", "users"),
             local_dir=str(data_dir / "archive"),
+            gzip=os.environ.get("ARCHIVE_GZIP", "").lower() in ("1", "true", "yes"),
         ),
         "postgres": PostgresResource(
             database_url=_env("DATABASE_URL"),

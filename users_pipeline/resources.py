@@ -18,7 +18,7 @@ from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from users_pipeline.archive import Archive, LocalArchive, S3Archive, snapshot_key
+from users_pipeline.archive import Archive, GzipArchive, LocalArchive, S3Archive, snapshot_key
 from users_pipeline.errors import PipelineError
 from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE, UsersApiClient
 from users_pipeline.warehouse import TableName
@@ -81,11 +81,14 @@ class ArchiveResource(ConfigurableResource):
     bucket: str | None = Field(default=None, description="S3_BUCKET; unset = local directory")
     prefix: str = Field(default="users", description="S3_PREFIX: key prefix for day objects")
     local_dir: str = Field(default=".data/archive", description="Directory used without a bucket")
+    gzip: bool = Field(default=False, description="ARCHIVE_GZIP: store objects as `<key>.gz`")
 
     def get_archive(self) -> Archive:
         if self.bucket:
-            return S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)
-        return LocalArchive(Path(self.local_dir))
+            archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)
+        else:
+            archive = LocalArchive(Path(self.local_dir))
+        return GzipArchive(archive) if self.gzip else archive
 
     def key(self, day: date, name: str = "users.json") -> str:
         """`<prefix>/dt=YYYY-MM-DD/<name>`: the day's object, and its manifest beside it."""

@@ -1,5 +1,6 @@
 """The archive against moto's S3 server on 127.0.0.1 and against a local directory."""
 
+import gzip
 from datetime import date
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 
 from users_pipeline.archive import (
     ArchiveError,
+    GzipArchive,
     LocalArchive,
     S3Archive,
     snapshot_key,
@@ -103,3 +105,20 @@ def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):
 
     assert Path(stored.uri) == tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.json"
     assert read_back(archive, key) == api_users
+
+
+def test_gzip_archive_stores_dot_gz_and_reads_back_the_same_records(
+    s3, bucket, day_file, api_users
+):
+    archive = GzipArchive(S3Archive(s3.get_client(), bucket))
+    key = snapshot_key("users", DAY)
+
+    stored = archive.put(day_file, key, file_digest(day_file))
+
+    assert stored.uri == f"s3://{bucket}/{key}.gz"
+    assert stored.bytes < day_file.stat().st_size / 4
+    body = s3.get_client().get_object(Bucket=bucket, Key=key + ".gz")["Body"].read()
+    assert gzip.decompress(body) == day_file.read_bytes()
+    with archive.read_chunks(key) as chunks:
+        content = verified_chunks(chunks, file_digest(day_file).sha256, stored.uri)
+        assert [r for batch in iter_snapshot_batches(content) for r in batch] == api_users

@@ -10,7 +10,7 @@ from dagster import materialize
 
 from users_pipeline.archive import snapshot_key
 from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
-from users_pipeline.resources import UsersApiResource
+from users_pipeline.resources import ArchiveResource, UsersApiResource
 from users_pipeline_tests.conftest import DAY
 
 ASSETS = [raw_users_json, s3_users_object, pg_users_table]
@@ -174,3 +174,13 @@ def test_unauthorized_api_fails_before_writing_anything(
     day_dir = tmp_path / "data" / "raw" / f"dt={DAY + timedelta(days=1)}"
     assert list(day_dir.glob("*")) == []
     assert table_rows(pg, users_table) == loaded_before
+
+
+def test_a_gzip_archive_runs_the_same_graph(resources, gorest, pg, users_table):
+    archive = resources["archive"]
+    resources["archive"] = ArchiveResource(s3=archive.s3, bucket=archive.bucket, gzip=True)
+
+    result = run(resources)
+
+    assert metadata(result, "s3_users_object")["dagster/uri"].endswith("users.json.gz")
+    assert table_rows(pg, users_table) == expected_rows(gorest.users)

@@ -110,7 +110,9 @@ def test_the_daily_schedule_targets_all_three_assets_for_that_day():
     schedule = defs.get_schedule_def("users_daily_schedule")
     tick = datetime(2026, 11, 24, 0, 15, tzinfo=UTC)
 
-    with build_schedule_context(scheduled_execution_time=tick) as context:
+    with build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    ) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
 
     assert request.partition_key == "2026-11-24"

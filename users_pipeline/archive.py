@@ -30,9 +30,10 @@ class ArchiveError(PipelineError):
     """The archive cannot be read or written; the message names the setting or object."""
 
 
-def snapshot_key(prefix: str, day: date, name: str = "users.json") -> str:
-    """`users/dt=2026-11-24/users.json`: Hive-style so Athena, Spark and DuckDB see partitions."""
-    folder = f"dt={day.isoformat()}/{name}"
+def snapshot_key(prefix: str, day: date | None, name: str = "users.json") -> str:
+    """`users/dt=2026-11-24/users.json`: Hive-style so Athena, Spark and DuckDB see partitions.
+    Without a day, `users/<name>`."""
+    folder = name if day is None else f"dt={day.isoformat()}/{name}"
     prefix = prefix.strip("/")
     return f"{prefix}/{folder}" if prefix else folder
 
@@ -46,6 +47,8 @@ class ArchivedObject:
 
 class Archive(Protocol):
     def uri(self, key: str) -> str: ...
+
+    def check_writable(self, key: str) -> None: ...
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject: ...
 
@@ -94,6 +97,15 @@ class LocalArchive:
     def uri(self, key: str) -> str:
         return str(self._path(key).resolve())
 
+    def check_writable(self, key: str) -> None:
+        probe = self._path(key)
+        try:
+            probe.parent.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise ArchiveError(f"cannot write to the local archive {self.root}: {error}") from None
+
     def read_bytes(self, key: str) -> bytes:
         with self.read_chunks(key) as chunks:
             return b"".join(chunks)
@@ -135,6 +147,12 @@ class S3Archive:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    def check_writable(self, key: str) -> None:
+        """Write and delete a probe, so a missing or read-only bucket fails before any fetch."""
+        with self._errors(key, "writing"):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
         with self._errors(key, "writing"):
@@ -196,6 +214,7 @@ class S3Archive:
         except BotoCoreError as error:
             raise ArchiveError(
                 f"S3 endpoint {self.endpoint} failed {action} {self.uri(key)}: {error}"
+                " (check S3_ENDPOINT_URL)"
             ) from None
 
 
@@ -212,6 +231,9 @@ class GzipArchive:
 
     def uri(self, key: str) -> str:
         return self.inner.uri(key + ".gz")
+
+    def check_writable(self, key: str) -> None:
+        self.inner.check_writable(key)
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
         compressed = path.with_name(path.name + ".gz.partial")

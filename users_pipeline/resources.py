@@ -83,6 +83,10 @@ class ArchiveResource(ConfigurableResource):
     local_dir: str = Field(default=".data/archive", description="Directory used without a bucket")
     gzip: bool = Field(default=False, description="ARCHIVE_GZIP: store objects as `<key>.gz`")
 
+    @failure_on_pipeline_error()
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self.get_archive().check_writable(snapshot_key(self.prefix, None, "_write_check"))
+
     def get_archive(self) -> Archive:
         if self.bucket:
             archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)

@@ -278,6 +278,10 @@ def pg_users_table(
                 rows = split_batches(batches, rejects)
                 result = load_snapshot(conn, postgres.table, rows, day_load, rejects)
         columns, preview = snapshot_preview(conn, postgres.table, day)
+    if result.table_changes:
+        context.log.warning(
+            f"adopted existing table {postgres.table}: {'; '.join(result.table_changes)}"
+        )
     context.log.info(
         f"{result.staged} rows: {result.inserted} inserted, {result.updated} updated,"
         f" {result.unchanged} unchanged, {result.deleted} marked deleted, {result.rejected}"
@@ -302,6 +306,7 @@ def pg_users_table(
             "rows_marked_deleted": result.deleted,
             "rows_deletion_recomputed": result.deletion_recomputed,
             "current_rows": result.current_rows,
+            "table_changes": "; ".join(result.table_changes) or "none",
             "load_seconds": round(time.monotonic() - started, 3),
             "preview": MetadataValue.md(
                 pd.DataFrame(preview, columns=columns).to_markdown(index=False)

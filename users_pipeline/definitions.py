@@ -28,13 +28,16 @@ from users_pipeline.resources import (
     PostgresResource,
     UsersApiResource,
 )
-from users_pipeline.users_api import MAX_PAGE_SIZE
+from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE
 
 
-def _env(name: str, default: object = None) -> object:
-    """`EnvVar(name)` when the variable is set (resolved at run time, masked in the UI), else
-    the default."""
-    return EnvVar(name) if os.environ.get(name) else default
+def _env(*names: str, default: object = None) -> object:
+    """`EnvVar` of the first of `names` that is set (resolved at run time, masked in the UI),
+    else the default. Later names are the article's spellings, so its `.env` works unchanged."""
+    for name in names:
+        if os.environ.get(name):
+            return EnvVar(name)
+    return default
 
 
 def _env_int(name: str, default: int | None = None) -> object:
@@ -45,7 +48,7 @@ def build_resources() -> dict[str, object]:
     data_dir = Path(os.environ.get("USERS_PIPELINE_DATA_DIR") or ".data")
     return {
         "users_api": UsersApiResource(
-            url=_env("USERS_API_URL", UsersApiResource.model_fields["url"].default),
+            url=_env("USERS_API_URL", "API_USERS", default=DEFAULT_USERS_API_URL),
             token=_env("USERS_API_TOKEN"),
             page_size=_env_int("USERS_API_PAGE_SIZE", MAX_PAGE_SIZE),
             max_attempts=_env_int("USERS_API_MAX_ATTEMPTS", 5),
@@ -56,18 +59,23 @@ def build_resources() -> dict[str, object]:
             s3=S3Resource(
                 endpoint_url=_env("S3_ENDPOINT_URL"),
                 region_name=_env("AWS_REGION"),
-                aws_access_key_id=_env("AWS_ACCESS_KEY_ID"),
-                aws_secret_access_key=_env("AWS_SECRET_ACCESS_KEY"),
+                aws_access_key_id=_env("AWS_ACCESS_KEY_ID", "AWS_KEY"),
+                aws_secret_access_key=_env("AWS_SECRET_ACCESS_KEY", "AWS_SECRET"),
                 aws_session_token=_env("AWS_SESSION_TOKEN"),
             ),
             bucket=_env("S3_BUCKET"),
-            prefix=_env("S3_PREFIX", "users"),
+            prefix=_env("S3_PREFIX", default="users"),
             local_dir=str(data_dir / "archive"),
             gzip=os.environ.get("ARCHIVE_GZIP", "").lower() in ("1", "true", "yes"),
         ),
         "postgres": PostgresResource(
             database_url=_env("DATABASE_URL"),
-            users_table=_env("USERS_TABLE", "users"),
+            host=_env("PG_HOST"),
+            port=_env_int("PG_PORT"),
+            user=_env("PG_USER"),
+            password=_env("PG_PASS"),
+            dbname=_env("PG_DB"),
+            users_table=_env("USERS_TABLE", default="users"),
             embedded_dir=str(data_dir / "postgres"),
         ),
     }

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from dagster_aws.s3 import S3Resource
+from psycopg.conninfo import make_conninfo
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -136,6 +137,12 @@ class PostgresResource(ConfigurableResource):
     """
 
     database_url: str | None = Field(default=None, description="DATABASE_URL; unset = embedded")
+    # The article's Prefect .env spells the server out; used when there is no database_url.
+    host: str | None = Field(default=None, description="PG_HOST")
+    port: int | None = Field(default=None, description="PG_PORT")
+    user: str | None = Field(default=None, description="PG_USER")
+    password: str | None = Field(default=None, description="PG_PASS")
+    dbname: str | None = Field(default=None, description="PG_DB (libpq's default: the user name)")
     users_table: str = Field(default="users", description="USERS_TABLE: `table` or `schema.table`")
     embedded_dir: str = Field(
         default=".data/postgres", description="Data directory of the embedded server"
@@ -157,6 +164,15 @@ class PostgresResource(ConfigurableResource):
         self.table  # noqa: B018 - validates USERS_TABLE before any work
         if self.database_url:
             self._conninfo, self._display_url = parse_database_url(self.database_url)
+        elif self.host:
+            self._conninfo = make_conninfo(
+                host=self.host,
+                port=self.port,
+                user=self.user,
+                password=self.password,
+                dbname=self.dbname,
+            )
+            self._display_url = f"host={self.host} port={self.port or 5432} user={self.user}"
         else:
             self._server = start_embedded_postgres(Path(self.embedded_dir))
             self._conninfo = self._server.get_uri()
@@ -175,10 +191,18 @@ class PostgresResource(ConfigurableResource):
             return psycopg.connect(self._conninfo, connect_timeout=10)
         except psycopg.Error as error:
             reason = " ".join(line.strip() for line in str(error).splitlines()) or repr(error)
-            password = make_url(self._conninfo).password
+            password = self.password or (
+                make_url(self._conninfo).password if self.database_url else None
+            )
             if password:
                 reason = reason.replace(str(password), "***")
-            setting = "DATABASE_URL" if self.database_url else "the embedded PostgreSQL"
+            setting = (
+                "DATABASE_URL"
+                if self.database_url
+                else "PG_HOST/PG_PORT/PG_USER/PG_PASS"
+                if self.host
+                else "the embedded PostgreSQL"
+            )
             raise DatabaseConfigError(
                 f"cannot connect to {setting} ({self._display_url}): {reason}"
             ) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import psycopg
@@ -94,11 +94,12 @@ class LoadResult:
     deletion_recomputed: int  # users seen in it whose deleted_at changed (usually: came back)
     table_rows: int
     current_rows: int
+    table_changes: list[str] = field(default_factory=list)  # when an existing table was adopted
 
 
-def ensure_users_table(conn: psycopg.Connection, table: TableName) -> None:
-    """Create the schema, the table and its `_loads` log and `_rejects` quarantine on first use.
-    An existing table keeps its rows; a table from before soft deletes gains `deleted_at`."""
+def ensure_users_table(conn: psycopg.Connection, table: TableName) -> list[str]:
+    """Create the schema, the table and its `_loads` log and `_rejects` quarantine on first use,
+    or adopt an existing table (see `_adopt`). Returns what was changed in an existing table."""
     if table.schema is not None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))
     columns = sql.SQL(", ").join(
@@ -106,9 +107,7 @@ def ensure_users_table(conn: psycopg.Connection, table: TableName) -> None:
         for column in USERS_COLUMNS
     )
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(table.identifier, columns))
-    conn.execute(
-        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS deleted_at date").format(table.identifier)
-    )
+    changes = _adopt(conn, table)
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (snapshot_date date PRIMARY KEY,"
@@ -124,6 +123,77 @@ def ensure_users_table(conn: psycopg.Connection, table: TableName) -> None:
             " PRIMARY KEY (snapshot_date, record_number))"
         ).format(table.sibling("rejects").identifier)
     )
+    return changes
+
+
+def _adopt(conn: psycopg.Connection, table: TableName) -> list[str]:
+    """Bring a table made elsewhere (the article's `CREATE TABLE users`, no primary key,
+    duplicates from append runs, or this pipeline's older layout) to this layout, keeping every
+    distinct row. Identical duplicate rows are merged and reported; ids whose duplicates differ
+    cannot be merged safely, so the load stops, naming them, and changes nothing."""
+    target = table.identifier
+    existing = {
+        name: data_type
+        for name, data_type in conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = coalesce(%s, current_schema()) AND table_name = %s",
+            (table.schema, table.name),
+        ).fetchall()
+    }
+    missing = [name for name in ("id", "name", "email", "gender", "status") if name not in existing]
+    if missing:
+        raise WarehouseConfigError(
+            f"USERS_TABLE={table} exists without column(s) {', '.join(missing)}: point"
+            " USERS_TABLE at another table or rename this one; nothing was changed"
+        )
+    changes = []
+    for column in ("inserted_from", "snapshot_date", "deleted_at"):
+        if column not in existing:
+            sql_type = next(c.sql_type for c in USERS_COLUMNS if c.name == column)
+            # Adopted rows get the date before any snapshot, so any real day supersedes them.
+            default = " DEFAULT DATE '1970-01-01'" if column == "snapshot_date" else ""
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    target, sql.Identifier(column), sql.SQL(sql_type + default)
+                )
+            )
+            changes.append(f"added column {column}")
+    if "snapshot_date" not in existing:
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER snapshot_date DROP DEFAULT").format(target))
+    has_key = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = %s::regclass AND indisprimary)",
+        (str(table),),
+    ).fetchone()[0]
+    if has_key:
+        return changes
+    nulls, conflicting, example = conn.execute(
+        sql.SQL(
+            "SELECT (SELECT count(*) FROM {t} WHERE id IS NULL), count(*), min(id) FROM"
+            " (SELECT id FROM {t} WHERE id IS NOT NULL GROUP BY id"
+            "  HAVING count(DISTINCT (name, email, gender, status, inserted_from)) > 1) AS d"
+        ).format(t=target)
+    ).fetchone()
+    if nulls or conflicting:
+        problem = (
+            f"{nulls} rows without an id" if nulls else
+            f"{conflicting} ids with differing duplicate rows (e.g. id {example})"
+        )  # fmt: skip
+        raise WarehouseConfigError(
+            f"USERS_TABLE={table} has {problem}: keep one row per id (or point USERS_TABLE"
+            " at a new table), then re-run; nothing was changed"
+        )
+    merged = conn.execute(
+        sql.SQL("DELETE FROM {t} AS a USING {t} AS b WHERE a.id = b.id AND a.ctid > b.ctid").format(
+            t=target
+        )
+    ).rowcount
+    if merged:
+        changes.append(f"merged {merged} identical duplicate rows")
+    if existing["id"] != "bigint":
+        conn.execute(sql.SQL("ALTER TABLE {} ALTER id TYPE bigint").format(target))
+    conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(target))
+    changes.append("added primary key (id)")
+    return changes
 
 
 @dataclass(frozen=True)
@@ -153,7 +223,7 @@ def load_snapshot(
     with conn.transaction(), conn.cursor() as cursor:
         load = _DayLoad(cursor, table, day, inserted_from)
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"users_pipeline:{table}",))
-        ensure_users_table(conn, table)
+        table_changes = ensure_users_table(conn, table)
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
         (was_empty,) = cursor.fetchone()
         if was_empty:
@@ -188,6 +258,7 @@ def load_snapshot(
         deletion_recomputed=deletion_recomputed,
         table_rows=table_rows,
         current_rows=current_rows,
+        table_changes=table_changes,
     )
 
 

@@ -26,6 +26,7 @@ setup(
             "pytest>=8",
             "pytest-timeout>=2.3",
             "moto[server]>=5.0",
+            "playwright>=1.45",
             "ruff>=0.6",
         ],
     },

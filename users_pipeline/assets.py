@@ -42,7 +42,7 @@ from users_pipeline.snapshot import (
     DaySnapshot,
     take_snapshot,
 )
-from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_batches
+from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_arrays
 from users_pipeline.users_api import Page
 from users_pipeline.warehouse import (
     USERS_COLUMNS,
@@ -273,9 +273,9 @@ def pg_users_table(
         else:
             rejects: list[Reject] = []
             with store.read_chunks(key) as chunks:
-                batches = iter_snapshot_batches(verified_chunks(chunks, snapshot.sha256, uri))
+                arrays = iter_snapshot_arrays(verified_chunks(chunks, snapshot.sha256, uri))
                 day_load = DayLoad(day, snapshot.crawl_complete, uri, snapshot.sha256)
-                rows = split_batches(batches, rejects)
+                rows = split_batches(arrays, rejects)
                 result = load_snapshot(conn, postgres.table, rows, day_load, rejects)
         columns, preview = snapshot_preview(conn, postgres.table, day)
     if result.table_changes:

@@ -94,19 +94,20 @@ class SnapshotFormatError(PipelineError):
     """The archived object is not a JSON array of objects."""
 
 
-def iter_snapshot_batches(chunks: Iterable[bytes]) -> Iterator[list]:
-    """The records of a snapshot file, a batch per chunk of bytes (a megabyte holds thousands).
+def iter_snapshot_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The records of a snapshot file as JSON arrays of bytes, one per chunk read (a megabyte
+    holds thousands of records), ready to be parsed and validated in one call each.
 
-    A chunk is cut at its last newline and the complete lines are parsed in one call: one record
-    per line is what makes this safe, since a JSON encoder never writes a raw newline inside a
-    value. Any other JSON array (say, uploaded by hand on one line) is parsed whole, which costs
-    memory but still loads. Reads to the end, so wrappers such as a checksum see every byte.
+    A chunk is cut at its last newline: one record per line is what makes this safe, since a JSON
+    encoder never writes a raw newline inside a value. Any other JSON array (say, uploaded by hand
+    on one line) comes out whole, which costs memory but still loads. Reads to the end, so
+    wrappers such as a checksum see every byte.
     """
     iterator = iter(chunks)
     pending = b"".join(_until_first_newline(iterator))
     header, _, pending = pending.partition(b"\n")
     if header.strip() != b"[":
-        yield _parse_whole(header + b"\n" + pending + b"".join(iterator))
+        yield header + b"\n" + pending + b"".join(iterator)
         return
     closed = False
     for chunk in iterator:
@@ -115,14 +116,29 @@ def iter_snapshot_batches(chunks: Iterable[bytes]) -> Iterator[list]:
         if cut < 0:
             continue
         complete, pending = pending[: cut + 1], pending[cut + 1 :]
-        batch, closed = _parse_lines(complete, closed)
-        if batch:
-            yield batch
-    batch, closed = _parse_lines(pending, closed)
-    if batch:
-        yield batch
+        array, closed = _array_of_lines(complete, closed)
+        if array:
+            yield array
+    array, closed = _array_of_lines(pending, closed)
+    if array:
+        yield array
     if not closed:
         raise SnapshotFormatError("snapshot ends before its closing ']' (truncated upload?)")
+
+
+def iter_snapshot_batches(chunks: Iterable[bytes]) -> Iterator[list]:
+    """The records of a snapshot file, parsed, a batch per chunk."""
+    return map(parse_array, iter_snapshot_arrays(chunks))
+
+
+def parse_array(data: bytes) -> list:
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise SnapshotFormatError(f"snapshot is not valid JSON: {error}") from None
+    if not isinstance(body, list):
+        raise SnapshotFormatError(f"snapshot is a JSON {type(body).__name__}, not an array")
+    return body
 
 
 def _until_first_newline(iterator: Iterator[bytes]) -> Iterator[bytes]:
@@ -132,29 +148,14 @@ def _until_first_newline(iterator: Iterator[bytes]) -> Iterator[bytes]:
             return
 
 
-def _parse_lines(lines: bytes, closed: bool) -> tuple[list, bool]:
-    """Parse complete `{...},` lines; notice the closing `]`, and refuse anything after it."""
+def _array_of_lines(lines: bytes, closed: bool) -> tuple[bytes, bool]:
+    """`[...]` around complete `{...},` lines; notice the closing `]`, refuse data after it."""
     body = lines.strip()
     if closed:
         if body:
             raise SnapshotFormatError("snapshot has data after its closing ']'")
-        return [], True
+        return b"", True
     if body.endswith(b"]") and (body == b"]" or body[-2:-1] in (b"\n", b"\r")):
         body, closed = body[:-1].rstrip(), True
     body = body.rstrip(b",")
-    if not body:
-        return [], closed
-    try:
-        return orjson.loads(b"[" + body + b"]"), closed
-    except orjson.JSONDecodeError as error:
-        raise SnapshotFormatError(f"snapshot is not valid JSON: {error}") from None
-
-
-def _parse_whole(data: bytes) -> list:
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        raise SnapshotFormatError(f"snapshot is not JSON: {error}") from None
-    if not isinstance(body, list):
-        raise SnapshotFormatError(f"snapshot is a JSON {type(body).__name__}, not an array")
-    return body
+    return (b"[" + body + b"]" if body else b""), closed

@@ -20,8 +20,7 @@ DAY = date(2026, 3, 1)
 
 def rows(count: int, status: str = "active") -> list[UserRow]:
     return [
-        UserRow(7000000 + i, f"User {i}", f"user{i}@example.test", "female", status)
-        for i in range(count)
+        (7000000 + i, f"User {i}", f"user{i}@example.test", "female", status) for i in range(count)
     ]
 
 
@@ -151,7 +150,7 @@ def random_history(days: int, seed: int) -> list[tuple[date, list[UserRow], bool
     history = []
     for offset in range(days):
         present = [u for u in pool if rng.random() < 0.7]
-        changed = [u._replace(status=rng.choice(["active", "inactive"])) for u in present]
+        changed = [(*u[:4], rng.choice(["active", "inactive"])) for u in present]
         history.append((DAY + timedelta(days=offset), changed, rng.random() < 0.8))
     return history
 

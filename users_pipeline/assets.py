@@ -40,6 +40,7 @@ from users_pipeline.snapshot import (
     MANIFEST_FILE,
     REJECTS_FILE,
     DaySnapshot,
+    day_lock,
     take_snapshot,
 )
 from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_arrays
@@ -193,20 +194,23 @@ def s3_users_object(
     folder = data_dir.day_folder(day)
     if not (folder / MANIFEST_FILE).is_file():
         raise Failure(f"{folder / MANIFEST_FILE} does not exist: materialize raw_users_json first")
-    snapshot = DaySnapshot.from_manifest((folder / MANIFEST_FILE).read_bytes())
     store = archive.get_archive()
-    users = store.put(
-        folder / DAY_FILE, archive.key(day), FileDigest(snapshot.bytes, snapshot.sha256)
-    )
-    rejects = store.put(
-        folder / REJECTS_FILE,
-        archive.rejects_key(day),
-        FileDigest(snapshot.rejects_bytes, snapshot.rejects_sha256),
-    )
-    # The manifest goes last: its presence says the day's objects are all in place.
-    manifest = store.put(
-        folder / MANIFEST_FILE, archive.key(day, MANIFEST_FILE), file_digest(folder / MANIFEST_FILE)
-    )
+    with day_lock(folder, shared=True):
+        snapshot = DaySnapshot.from_manifest((folder / MANIFEST_FILE).read_bytes())
+        users = store.put(
+            folder / DAY_FILE, archive.key(day), FileDigest(snapshot.bytes, snapshot.sha256)
+        )
+        rejects = store.put(
+            folder / REJECTS_FILE,
+            archive.rejects_key(day),
+            FileDigest(snapshot.rejects_bytes, snapshot.rejects_sha256),
+        )
+        # The manifest goes last: its presence says the day's objects are all in place.
+        manifest = store.put(
+            folder / MANIFEST_FILE,
+            archive.key(day, MANIFEST_FILE),
+            file_digest(folder / MANIFEST_FILE),
+        )
     context.log.info(f"archived {users.bytes} bytes to {users.uri}")
     return MaterializeResult(
         metadata={

@@ -9,7 +9,9 @@ anything is archived. No Dagster imports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,6 +124,16 @@ class DaySnapshot:
         return cls(**orjson.loads(data))
 
 
+@contextmanager
+def day_lock(folder: Path, shared: bool = False) -> Iterator[None]:
+    """Serialize work on one day's folder on this machine: a fetch rewrites the day's three files
+    (exclusive), which an upload (shared) or a second fetch must not see half-way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+
+
 def take_snapshot(
     client: UsersApiClient,
     folder: Path,
@@ -132,6 +144,17 @@ def take_snapshot(
 ) -> DaySnapshot:
     """Crawl into `folder/users.json` until a crawl is complete or `max_crawls` ran out, then write
     `rejects.json` and `manifest.json` beside it. Each crawl replaces the previous file."""
+    with day_lock(folder):
+        return _take_snapshot(client, folder, max_crawls, on_page, on_drift)
+
+
+def _take_snapshot(
+    client: UsersApiClient,
+    folder: Path,
+    max_crawls: int,
+    on_page: Callable[[Page, int], None],
+    on_drift: Callable[[int, list[str]], None],
+) -> DaySnapshot:
     started = _now()
     for attempt in range(1, max_crawls + 1):
         audit = CrawlAudit(page_size=client.page_size)

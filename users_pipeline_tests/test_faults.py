@@ -1,0 +1,162 @@
+"""Faults injected into the real parts: every case checks the end state of Postgres (and S3 where
+it is involved), not just that something raised. Run alone with `pytest -m faults`."""
+
+import threading
+import time
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+
+from users_pipeline.warehouse import TableName
+from users_pipeline_tests.test_pipeline import run, table_rows
+from users_pipeline_tests.test_warehouse import contents, load, rows
+
+pytestmark = pytest.mark.faults
+DAY = date(2026, 4, 1)
+
+
+@pytest.fixture
+def table(users_table: str) -> TableName:
+    return TableName.parse(users_table)
+
+
+@pytest.fixture
+def loaded(postgres_url, pg, table) -> list[tuple]:
+    """The table after one good day: what every failed load must leave behind."""
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, rows(500), day=DAY)
+    return contents(pg, table)
+
+
+def next_day_rows() -> list[tuple]:
+    return [(*row[:4], "inactive") for row in rows(800)]
+
+
+def test_backend_killed_in_the_middle_of_the_copy(postgres_url, pg, table, loaded):
+    with psycopg.connect(postgres_url) as conn:
+        victim = conn.info.backend_pid
+
+        def batches_then_kill():
+            yield next_day_rows()[:400]
+            pg.execute("SELECT pg_terminate_backend(%s)", (victim,))
+            time.sleep(0.2)
+            yield next_day_rows()[400:]
+
+        with pytest.raises(psycopg.OperationalError):
+            load(conn, table, batches_then_kill(), day=DAY + timedelta(days=1))
+    assert contents(pg, table) == loaded
+    with psycopg.connect(postgres_url) as conn:  # a re-run completes the day
+        result = load(conn, table, next_day_rows(), day=DAY + timedelta(days=1))
+    assert (result.inserted, result.updated) == (300, 500)
+
+
+def test_backend_killed_in_the_middle_of_the_upsert(postgres_url, pg, table, loaded):
+    # A trigger that stalls the upsert's first row gives the killer a moment inside it.
+    pg.execute(
+        "CREATE FUNCTION pg_temp.stall() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$"
+    )
+    pg.execute(f"CREATE TRIGGER stall BEFORE UPDATE ON {table} FOR EACH STATEMENT"
+               " EXECUTE FUNCTION pg_temp.stall()")  # fmt: skip
+    with psycopg.connect(postgres_url) as conn:
+        victim = conn.info.backend_pid
+
+        def kill_when_stalled() -> None:
+            for _ in range(100):
+                waiting = pg.execute(
+                    "SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (victim,)
+                ).fetchone()
+                if waiting and waiting[0] == "PgSleep":
+                    pg.execute("SELECT pg_terminate_backend(%s)", (victim,))
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_when_stalled)
+        killer.start()
+        with pytest.raises(psycopg.OperationalError):
+            load(conn, table, next_day_rows(), day=DAY + timedelta(days=1))
+        killer.join()
+    assert contents(pg, table) == loaded
+
+
+def test_disk_full_during_the_upsert_leaves_the_table_as_it_was(postgres_url, pg, table, loaded):
+    pg.execute(
+        "CREATE FUNCTION pg_temp.disk_full() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'"
+        " USING ERRCODE = 'disk_full'; END $$"
+    )
+    pg.execute(f"CREATE TRIGGER disk_full BEFORE INSERT ON {table} FOR EACH ROW"
+               " EXECUTE FUNCTION pg_temp.disk_full()")  # fmt: skip
+    with psycopg.connect(postgres_url) as conn, pytest.raises(psycopg.errors.DiskFull):
+        load(conn, table, next_day_rows(), day=DAY + timedelta(days=1))
+    assert contents(pg, table) == loaded
+    pg.execute(f"DROP TRIGGER disk_full ON {table}")
+    with psycopg.connect(postgres_url) as conn:
+        assert load(conn, table, next_day_rows(), day=DAY + timedelta(days=1)).inserted == 300
+
+
+def test_two_loads_of_the_same_day_at_once_give_one_row_per_user(postgres_url, pg, table):
+    results = []
+
+    def load_day() -> None:
+        with psycopg.connect(postgres_url) as conn:
+            results.append(load(conn, table, rows(2000), day=DAY))
+
+    threads = [threading.Thread(target=load_day) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted((r.inserted, r.unchanged) for r in results) == [(0, 2000), (2000, 0)]
+    assert pg.execute(f"SELECT count(*), count(DISTINCT id) FROM {table}").fetchone() == (
+        2000,
+        2000,
+    )
+
+
+def test_a_daily_run_overlapping_a_backfill_loses_no_update(postgres_url, pg, users_table):
+    daily = TableName.parse(users_table)
+    serial = TableName(daily.schema, "serial")
+    days = [
+        (
+            DAY + timedelta(days=i),
+            [(*r[:4], ("inactive", "active")[i % 2]) for r in rows(1000 + 100 * i)],
+        )
+        for i in range(4)
+    ]
+    with psycopg.connect(postgres_url) as conn:
+        for day, day_rows in days:
+            load(conn, serial, day_rows, day=day)
+
+    def backfill() -> None:
+        with psycopg.connect(postgres_url) as conn:
+            for day, day_rows in days[:3]:
+                load(conn, daily, day_rows, day=day)
+
+    def daily_run() -> None:
+        with psycopg.connect(postgres_url) as conn:
+            load(conn, daily, days[3][1], day=days[3][0])
+
+    threads = [threading.Thread(target=backfill), threading.Thread(target=daily_run)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert contents(pg, daily) == contents(pg, serial)
+
+
+def test_two_pipeline_runs_of_the_same_day_at_once(resources, gorest, pg, users_table):
+    outcomes = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(run(resources, raise_on_error=False)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(result.success for result in outcomes)
+    loaded = table_rows(pg, users_table)
+    assert len(loaded) == len({row[0] for row in loaded}) == len(gorest.users)

@@ -172,7 +172,7 @@ def test_unauthorized_api_fails_before_writing_anything(
     assert "401" in message and "USERS_API_TOKEN" in message
     assert "wrong-secret-token" not in str(result.all_events)
     day_dir = tmp_path / "data" / "raw" / f"dt={DAY + timedelta(days=1)}"
-    assert list(day_dir.glob("*")) == []
+    assert [path.name for path in day_dir.iterdir()] == [".lock"]  # no day file, no manifest
     assert table_rows(pg, users_table) == loaded_before
 
 

@@ -53,6 +53,7 @@ def build_resources() -> dict[str, object]:
             page_size=_env_int("USERS_API_PAGE_SIZE", MAX_PAGE_SIZE),
             max_attempts=_env_int("USERS_API_MAX_ATTEMPTS", 5),
             concurrency=_env_int("USERS_API_CONCURRENCY"),
+            max_page_bytes=_env_int("USERS_API_MAX_PAGE_BYTES", 16 * 1024 * 1024),
         ),
         "data_dir": DataDirResource(path=str(data_dir)),
         "archive": ArchiveResource(

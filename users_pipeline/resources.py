@@ -44,6 +44,9 @@ class UsersApiResource(ConfigurableResource):
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
     max_attempts: int = Field(default=5, description="USERS_API_MAX_ATTEMPTS: tries per page")
     backoff_seconds: float = Field(default=1.0, description="First retry wait; doubles each time")
+    max_page_bytes: int = Field(
+        default=16 * 1024 * 1024, description="USERS_API_MAX_PAGE_BYTES: larger bodies fail"
+    )
     concurrency: int | None = Field(
         default=None, description="USERS_API_CONCURRENCY: pages in flight; unset = from rate limit"
     )
@@ -61,6 +64,7 @@ class UsersApiResource(ConfigurableResource):
             max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds,
             concurrency=self.concurrency,
+            max_page_bytes=self.max_page_bytes,
         )
 
 

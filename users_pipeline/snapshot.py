@@ -41,6 +41,7 @@ class CrawlAudit:
     repeated_ids: int = 0
     unexpected_limits: set[int] = field(default_factory=set)
     short_pages: list[int] = field(default_factory=list)
+    oversized_pages: list[int] = field(default_factory=list)
     _ids: KeySet = field(default_factory=KeySet, repr=False)
 
     def observe(self, page: Page) -> None:
@@ -55,6 +56,8 @@ class CrawlAudit:
         last = page.page_count is None or page.number >= page.page_count
         if not last and len(page.records) < self.page_size:
             self.short_pages.append(page.number)
+        if len(page.records) > self.page_size:
+            self.oversized_pages.append(page.number)
         ids = [record.get("id") if isinstance(record, dict) else None for record in page.records]
         keys = [hash(user_id) for user_id in ids if isinstance(user_id, int | str)]
         self.repeated_ids += self._ids.seen_before(keys).count(True)
@@ -79,6 +82,11 @@ class CrawlAudit:
         if self.repeated_ids:
             found.append(
                 f"{self.repeated_ids} ids appeared on more than one page (the list shifted)"
+            )
+        if self.oversized_pages:
+            found.append(
+                f"pages with more than the {self.page_size} records asked for:"
+                f" {self.oversized_pages[:10]}"
             )
         if self.short_pages:
             found.append(f"short or empty pages before the last: {self.short_pages[:10]}")

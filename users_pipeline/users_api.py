@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import requests
+import urllib3
 
 from users_pipeline.errors import PipelineError
 
@@ -105,6 +106,7 @@ class UsersApiClient:
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
         concurrency: int | None = None,
+        max_page_bytes: int = 16 * 1024 * 1024,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -126,6 +128,7 @@ class UsersApiClient:
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.concurrency = concurrency
+        self.max_page_bytes = max_page_bytes
         self.stats = CrawlStats()
         self._sleep = sleep
         self._clock = clock
@@ -199,9 +202,9 @@ class UsersApiClient:
                     future.cancel()
 
     def fetch_page(self, number: int) -> Page:
-        response = self._get({"page": number, "per_page": self.page_size}, number)
+        response, content = self._get({"page": number, "per_page": self.page_size}, number)
         try:
-            body = orjson.loads(response.content)
+            body = orjson.loads(content)
         except orjson.JSONDecodeError as error:
             raise UsersApiError(
                 f"GET {self.display_url} page {number}: body is not JSON"
@@ -220,8 +223,11 @@ class UsersApiClient:
             limit=_int_header(response, "X-Pagination-Limit"),
         )
 
-    def _get(self, params: dict[str, int], number: int) -> requests.Response:
-        """One page with retries; a retryable failure on the last attempt becomes UsersApiError."""
+    def _get(self, params: dict[str, int], number: int) -> tuple[requests.Response, bytes]:
+        """One page with retries; a retryable failure on the last attempt becomes UsersApiError.
+
+        Redirects are not followed (the token must only ever go to USERS_API_URL), and a body
+        over `max_page_bytes` is refused before it is read whole."""
         where = f"GET {self.display_url} page {number}"
         for attempt in range(1, self.max_attempts + 1):
             self._pace()
@@ -229,8 +235,13 @@ class UsersApiClient:
                 self.stats.requests += 1
             try:
                 response = self._session().get(
-                    self.url, params=params, timeout=self.timeout_seconds
+                    self.url,
+                    params=params,
+                    timeout=self.timeout_seconds,
+                    allow_redirects=False,
+                    stream=True,
                 )
+                content = self._read_body(response, where)
             except requests.Timeout:
                 cause = f"timed out after {self.timeout_seconds:g} s"
             except requests.ConnectionError as error:
@@ -238,8 +249,14 @@ class UsersApiClient:
             else:
                 self._remember_budget(response)
                 if response.status_code == 200:
-                    return response
-                cause = f"HTTP {response.status_code}{_api_message(response)}"
+                    return response, content
+                if 300 <= response.status_code < 400:
+                    location = urlsplit(response.headers.get("Location", "")).netloc or "?"
+                    raise UsersApiError(
+                        f"{where}: HTTP {response.status_code} redirect to {location} not"
+                        " followed (the token only goes to USERS_API_URL); set the final URL"
+                    )
+                cause = f"HTTP {response.status_code}{_api_message(content)}"
                 if response.status_code in (401, 403):
                     raise UsersApiError(f"{where}: {cause}; check USERS_API_TOKEN")
                 if response.status_code not in RETRYABLE_STATUSES:
@@ -254,6 +271,20 @@ class UsersApiClient:
             backoff = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
             self._wait_at_least(backoff * random.uniform(0.5, 1))
         raise AssertionError("unreachable")
+
+    def _read_body(self, response: requests.Response, where: str) -> bytes:
+        """The body, at most `max_page_bytes` of it: a runaway page fails instead of filling
+        memory."""
+        try:
+            with response:
+                content = response.raw.read(self.max_page_bytes + 1, decode_content=True)
+        except urllib3.exceptions.HTTPError as error:  # a cut or stalled body: retried
+            raise requests.ConnectionError(error) from error
+        if len(content) > self.max_page_bytes:
+            raise UsersApiError(
+                f"{where}: body larger than USERS_API_MAX_PAGE_BYTES={self.max_page_bytes}"
+            )
+        return content
 
     def _session(self) -> requests.Session:
         """One session per thread: connections are reused, never shared between threads."""
@@ -301,10 +332,10 @@ class UsersApiClient:
             self._sleep(wait)
 
 
-def _api_message(response: requests.Response) -> str:
+def _api_message(content: bytes) -> str:
     """GoRest errors are `{"message": ...}`: show the message, never the whole body."""
     try:
-        message = orjson.loads(response.content).get("message")
+        message = orjson.loads(content).get("message")
     except (orjson.JSONDecodeError, AttributeError):
         return ""
     return f" {str(message)[:200]!r}" if message else ""

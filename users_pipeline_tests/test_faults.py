@@ -5,10 +5,15 @@ import threading
 import time
 from datetime import date, timedelta
 
+import orjson
 import psycopg
 import pytest
 
+from users_pipeline.resources import UsersApiResource
 from users_pipeline.warehouse import TableName
+from users_pipeline_tests.conftest import DAY as RUN_DAY
+from users_pipeline_tests.gorest_server import Faults, generate_users
+from users_pipeline_tests.test_config import failure_messages
 from users_pipeline_tests.test_pipeline import run, table_rows
 from users_pipeline_tests.test_warehouse import contents, load, rows
 
@@ -160,3 +165,66 @@ def test_two_pipeline_runs_of_the_same_day_at_once(resources, gorest, pg, users_
     assert all(result.success for result in outcomes)
     loaded = table_rows(pg, users_table)
     assert len(loaded) == len({row[0] for row in loaded}) == len(gorest.users)
+
+
+def api_faults(gorest) -> dict[str, tuple[dict, str]]:
+    """name -> (changes to the pipeline's API settings / server faults, expected message)."""
+    big_page = orjson.dumps(gorest.users[:10] * 1000)
+    return {
+        "5xx burst past the retry budget": ({"statuses": {3: [503] * 10}}, "page 3: HTTP 503"),
+        "429 storm": ({"statuses": {2: [429] * 10}}, "page 2: HTTP 429"),
+        "truncated body": ({"bodies": {4: b'[{"id": 1, "na'}}, "page 4: body is not JSON"),
+        "non-JSON body": ({"bodies": {2: b"upstream error"}}, "page 2: body is not JSON"),
+        "HTML error page with 200": (
+            {"bodies": {5: b"<html><body>Bad gateway</body></html>"}},
+            "page 5: body is not JSON (text/html",
+        ),
+        "object instead of list": ({"bodies": {1: b'{"data": []}'}}, "got dict"),
+        "dropped connections": ({"disconnect_pages": {6}}, "page 6: cannot connect"),
+        "page over the size limit": ({"bodies": {2: big_page}}, "larger than USERS_API_MAX_PAGE"),
+        "redirect elsewhere": ({"statuses": {1: [302]}}, "redirect to ? not followed"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["5xx burst past the retry budget", "429 storm", "truncated body", "non-JSON body",
+     "HTML error page with 200", "object instead of list", "dropped connections",
+     "page over the size limit", "redirect elsewhere"],
+)  # fmt: skip
+def test_api_faults_fail_the_day_and_write_nothing(
+    case, resources, gorest, s3, bucket, pg, users_table, tmp_path
+):
+    faults, expected = api_faults(gorest)[case]
+    gorest.faults = Faults(**faults)
+    resources["users_api"] = UsersApiResource(
+        url=gorest.url, max_attempts=3, backoff_seconds=0.01, max_page_bytes=1_000_000
+    )
+
+    result = run(resources, raise_on_error=False)
+
+    assert not result.success
+    assert expected in failure_messages(result)
+    assert not (tmp_path / "data" / "raw" / f"dt={RUN_DAY}" / "users.json").exists()
+    assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None
+
+
+def test_a_page_of_ten_thousand_records_fails_the_crawl_check(
+    resources, gorest, s3, bucket, pg, users_table
+):
+    gorest.faults = Faults(bodies={2: orjson.dumps(generate_users(10_000, seed=9))})
+
+    result = run(resources, raise_on_error=False)
+
+    evaluations = {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert evaluations["crawl_is_complete"].passed is False
+    assert (
+        "more than the 100 records asked for: [2]" in evaluations["crawl_is_complete"].description
+    )
+    assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None

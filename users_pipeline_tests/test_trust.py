@@ -143,7 +143,12 @@ def test_a_third_of_users_disappearing_is_soft_deleted(resources, gorest, pg, us
 
 
 def test_invalid_records_are_quarantined_and_the_rest_loads(resources, gorest, pg, users_table):
-    bad = {0: {"email": "not-an-email"}, 5: {"gender": "unknown"}, 9: {"id": "7000010"}}
+    bad = {
+        0: {"email": "not-an-email"},
+        5: {"gender": "unknown"},
+        9: {"id": "7000010"},
+        12: {"id": 7000013.0},
+    }
     for index, change in bad.items():
         gorest.users[index].update(change)
     gorest.users[3]["created_at"] = "2026-06-01T00:00:00Z"  # a new field: schema drift
@@ -153,12 +158,12 @@ def test_invalid_records_are_quarantined_and_the_rest_loads(resources, gorest, p
     assert check_results(result)["rejects_within_limit"][0] is True
     assert check_results(result)["rows_match_archive"][0] is True
     raw = metadata(result, "raw_users_json")
-    assert (raw["rejected_records"], raw["schema_drift_fields"]) == (3, "created_at")
-    assert len(table_rows(pg, users_table)) == 2751 - 3
+    assert (raw["rejected_records"], raw["schema_drift_fields"]) == (4, "created_at")
+    assert len(table_rows(pg, users_table)) == 2751 - 4
     rejects = pg.execute(
         f"SELECT record_number, reason FROM {users_table}_rejects ORDER BY 1"
     ).fetchall()
-    assert [number for number, _ in rejects] == [1, 6, 10]
+    assert [number for number, _ in rejects] == [1, 6, 10, 13]
     assert "is not an email address" in rejects[0][1]
     archived_rejects = json.loads(
         archived_object(resources, snapshot_key("users/rejects", DAY, "rejects.json"))

@@ -18,6 +18,7 @@ from itertools import repeat
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from users_pipeline.errors import PipelineError
 from users_pipeline.records import MAX_TEXT_LENGTH, Reject, UserRow
@@ -230,7 +231,12 @@ def load_snapshot(
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
         (was_empty,) = cursor.fetchone()
         if was_empty:
+            # Into an empty table: no upsert needed, and building the primary key once after
+            # the COPY is cheaper than maintaining it row by row. A duplicate id fails the
+            # transaction when the key is rebuilt.
+            key = load.drop_primary_key()
             staged = load.copy_rows(row_batches, into="target")
+            load.add_primary_key(key)
             inserted, updated = staged, 0
         else:
             cursor.execute(
@@ -280,6 +286,7 @@ class _DayLoad:
             "crawl_complete": day.crawl_complete,
             "source_uri": day.source_uri,
             "sha256": day.sha256,
+            "table": str(table),
         }
         self.names = {
             "target": table.identifier,
@@ -305,7 +312,8 @@ class _DayLoad:
             target, sql.SQL(columns)
         )
         copied = 0
-        with self.cursor.copy(statement) as copy:
+        # A writer thread sends while this one parses the next batch (sockets release the GIL).
+        with self.cursor.copy(statement, writer=QueuedLibpqWriter(self.cursor)) as copy:
             for batch in row_batches:
                 buffer = io.StringIO()
                 # Every field quoted: commas, quotes, CR and LF in names survive as they are.
@@ -314,6 +322,20 @@ class _DayLoad:
                 copy.write(buffer.getvalue())
                 copied += len(batch)
         return copied
+
+    def drop_primary_key(self) -> str:
+        self.run(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %(table)s::regclass"
+            " AND contype = 'p'"
+        )
+        (name,) = self.cursor.fetchone()
+        self.run("ALTER TABLE {target} DROP CONSTRAINT {key}", key=sql.Identifier(name))
+        return name
+
+    def add_primary_key(self, name: str) -> None:
+        self.run(
+            "ALTER TABLE {target} ADD CONSTRAINT {key} PRIMARY KEY (id)", key=sql.Identifier(name)
+        )
 
     def replace_rejects(self, rejects: list[Reject]) -> None:
         self.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")

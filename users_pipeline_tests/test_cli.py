@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -117,7 +117,7 @@ def test_a_bad_setting_fails_with_one_line_naming_it(tmp_path, gorest):
 
 def test_the_daily_schedule_targets_all_three_assets_for_that_day():
     schedule = defs.get_schedule_def("users_daily_schedule")
-    tick = datetime(2026, 11, 24, 0, 15, tzinfo=UTC)
+    tick = datetime(2026, 11, 24, 0, 15, tzinfo=timezone.utc)
 
     with build_schedule_context(
         scheduled_execution_time=tick, repository_def=defs.get_repository_def()

@@ -10,11 +10,14 @@ from pathlib import Path
 
 from dagster import (
     AssetSelection,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     Definitions,
     EnvVar,
     RunRequest,
+    RunsFilter,
     ScheduleEvaluationContext,
+    SkipReason,
     define_asset_job,
     in_process_executor,
     schedule,
@@ -92,7 +95,11 @@ users_daily_job = define_asset_job(
 )
 
 
+SCHEDULE_NAME = "users_daily_schedule"
+
+
 @schedule(
+    name=SCHEDULE_NAME,
     job=users_daily_job,
     # USERS_SCHEDULE_CRON moves the tick (the daemon test fires it every minute).
     cron_schedule=os.environ.get("USERS_SCHEDULE_CRON") or "15 0 * * *",
@@ -100,9 +107,25 @@ users_daily_job = define_asset_job(
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every day at 00:15 UTC, snapshot the users API for that day.",
 )
-def users_daily_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    """The tick's own date is the day to snapshot; one run per day however often it ticks."""
+def users_daily_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    """The tick's own date is the day to snapshot. A day that already has a queued, running or
+    successful scheduled run is skipped, so a frequent cron does not fetch the API again."""
     day = context.scheduled_execution_time.date().isoformat()
+    earlier = context.instance.get_runs(
+        RunsFilter(
+            tags={"dagster/schedule_name": SCHEDULE_NAME, "dagster/partition": day},
+            statuses=[
+                DagsterRunStatus.QUEUED,
+                DagsterRunStatus.NOT_STARTED,
+                DagsterRunStatus.STARTING,
+                DagsterRunStatus.STARTED,
+                DagsterRunStatus.SUCCESS,
+            ],
+        ),
+        limit=1,
+    )
+    if earlier:
+        return SkipReason(f"{day} already has run {earlier[0].run_id}")
     return RunRequest(run_key=f"users-{day}", partition_key=day)
 
 

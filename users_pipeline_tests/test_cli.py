@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import AssetKey, build_schedule_context
+from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from users_pipeline import defs
 from users_pipeline.resources import start_embedded_postgres
@@ -119,9 +119,14 @@ def test_the_daily_schedule_targets_all_three_assets_for_that_day():
     schedule = defs.get_schedule_def("users_daily_schedule")
     tick = datetime(2026, 11, 24, 0, 15, tzinfo=timezone.utc)
 
-    with build_schedule_context(
-        scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-    ) as context:
+    with (
+        DagsterInstance.local_temp() as instance,
+        build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+        ) as context,
+    ):
         (request,) = schedule.evaluate_tick(context).run_requests
 
     assert request.partition_key == "2026-11-24"

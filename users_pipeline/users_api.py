@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import requests
-import urllib3
 
 from users_pipeline.errors import PipelineError
 
@@ -28,7 +27,8 @@ DEFAULT_USERS_API_URL = "https://gorest.co.in/public/v2/users"
 MAX_PAGE_SIZE = 100
 MAX_CONCURRENCY = 16
 DEFAULT_CONCURRENCY = 4
-RATE_LIMIT_UNKNOWN = 100_000  # a stated limit this high means "no real limit"
+RATE_LIMIT_UNKNOWN = 100_000
+BODY_CHUNK_BYTES = 256 * 1024  # a stated limit this high means "no real limit"
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 429})
 
 
@@ -275,16 +275,21 @@ class UsersApiClient:
     def _read_body(self, response: requests.Response, where: str) -> bytes:
         """The body, at most `max_page_bytes` of it: a runaway page fails instead of filling
         memory."""
+        chunks, size = [], 0
         try:
             with response:
-                content = response.raw.read(self.max_page_bytes + 1, decode_content=True)
-        except urllib3.exceptions.HTTPError as error:  # a cut or stalled body: retried
-            raise requests.ConnectionError(error) from error
-        if len(content) > self.max_page_bytes:
-            raise UsersApiError(
-                f"{where}: body larger than USERS_API_MAX_PAGE_BYTES={self.max_page_bytes}"
-            )
-        return content
+                for chunk in response.iter_content(chunk_size=BODY_CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > self.max_page_bytes:
+                        limit = f"USERS_API_MAX_PAGE_BYTES={self.max_page_bytes}"
+                        raise UsersApiError(f"{where}: body larger than {limit}")
+                    chunks.append(chunk)
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as error:
+            raise requests.ConnectionError(error) from error  # a cut body: retried
+        return b"".join(chunks)
 
     def _session(self) -> requests.Session:
         """One session per thread: connections are reused, never shared between threads."""

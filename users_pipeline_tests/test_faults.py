@@ -8,11 +8,16 @@ from datetime import date, timedelta
 import orjson
 import psycopg
 import pytest
+from dagster_aws.s3 import S3Resource
 
-from users_pipeline.resources import UsersApiResource
+from users_pipeline.archive import ArchiveError, S3Archive, snapshot_key
+from users_pipeline.resources import ArchiveResource, UsersApiResource
+from users_pipeline.snapshot_file import file_digest
 from users_pipeline.warehouse import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 from users_pipeline_tests.gorest_server import Faults, generate_users
+from users_pipeline_tests.s3_fault_proxy import S3FaultProxy
 from users_pipeline_tests.test_config import failure_messages
 from users_pipeline_tests.test_pipeline import run, table_rows
 from users_pipeline_tests.test_warehouse import contents, load, rows
@@ -228,3 +233,49 @@ def test_a_page_of_ten_thousand_records_fails_the_crawl_check(
     )
     assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None
+
+
+def test_access_denied_on_the_bucket_fails_the_run_before_any_fetch(
+    resources, gorest, s3, s3_endpoint, bucket, pg, users_table
+):
+    deny_writes = lambda method, path: (403, "AccessDenied") if method == "PUT" else None  # noqa: E731
+    with S3FaultProxy(s3_endpoint, deny_writes) as proxy:
+        resources["archive"] = ArchiveResource(
+            s3=S3Resource(endpoint_url=proxy.url, region_name="us-east-1", **S3_TEST_CREDENTIALS),
+            bucket=bucket,
+        )
+        result = run(resources, raise_on_error=False)
+
+    assert not result.success
+    assert f"access denied writing s3://{bucket}/users/_write_check (AccessDenied)" in (
+        failure_messages(result)
+    )
+    assert gorest.requests == []
+    assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None
+
+
+def test_a_multipart_upload_failing_half_way_leaves_the_previous_object(
+    s3, s3_endpoint, bucket, tmp_path
+):
+    key = snapshot_key("users", RUN_DAY)
+    previous = tmp_path / "previous.json"
+    previous.write_bytes(b'[\n{"id": 1}\n]\n')
+    S3Archive(s3.get_client(), bucket).put(previous, key, file_digest(previous))
+    large = tmp_path / "large.json"  # 12 MiB: two parts of boto3's default 8 MiB
+    large.write_bytes(b"[\n" + b'{"id": 1, "pad": "' + b"x" * (12 << 20) + b'"}\n]\n')
+    fail_part_two = lambda method, path: (  # noqa: E731
+        (500, "InternalError") if method == "PUT" and "partNumber=2" in path else None
+    )
+
+    with S3FaultProxy(s3_endpoint, fail_part_two) as proxy:
+        client = S3Resource(
+            endpoint_url=proxy.url, region_name="us-east-1", max_attempts=2, **S3_TEST_CREDENTIALS
+        ).get_client()
+        with pytest.raises(ArchiveError, match=f"s3://{bucket}/{key}"):
+            S3Archive(client, bucket).put(large, key, file_digest(large))
+        assert any("partNumber=1" in path for _, path in proxy.requests)  # it was multipart
+
+    stored = s3.get_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert stored == previous.read_bytes()  # no partial object became the day's object
+    assert s3.get_client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

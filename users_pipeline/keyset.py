@@ -10,31 +10,38 @@ import numpy as np
 
 
 class KeySet:
-    """Keys kept in one sorted numpy array; each batch is looked up with a binary search and then
-    merged in (two sorted runs: timsort merges them in linear time)."""
+    """Keys kept in a few sorted numpy runs whose sizes at least double from newest to oldest
+    (as in a log-structured merge tree): a batch is looked up in each run by binary search and
+    becomes a new run, merged into older ones when it grows as large. So a day of 100-key pages
+    and a day of 10,000-key chunks both cost O(n log n) in all, never O(n) per batch."""
 
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype=np.int64)
+        self._runs: list[np.ndarray] = []
 
     def __len__(self) -> int:
-        return self._sorted.size
+        return sum(run.size for run in self._runs)
 
     def seen_before(self, keys: Sequence[int]) -> list[bool]:
         """For each key in order: was it in the set already (or earlier in `keys`)? Adds all."""
         if not keys:
             return []
         batch = np.fromiter(keys, dtype=np.int64, count=len(keys))
-        uniques, first_index = np.unique(batch, return_index=True)
-        seen = np.ones(batch.size, dtype=bool)  # repeats within the batch...
-        seen[first_index] = False
-        if self._sorted.size:  # ...and keys already in the set
-            positions = np.searchsorted(self._sorted, batch)
-            positions[positions == self._sorted.size] = 0
-            seen |= self._sorted[positions] == batch
-            positions = np.searchsorted(self._sorted, uniques)
-            positions[positions == self._sorted.size] = 0
-            uniques = uniques[self._sorted[positions] != uniques]
-        merged = np.concatenate([self._sorted, uniques])
-        merged.sort(kind="stable")
-        self._sorted = merged
+        uniques, first_index, inverse = np.unique(batch, return_index=True, return_inverse=True)
+        known = np.zeros(uniques.size, dtype=bool)
+        for run in self._runs:
+            positions = np.searchsorted(run, uniques)
+            positions[positions == run.size] = 0
+            known |= run[positions] == uniques
+        seen = known[inverse]
+        repeated = np.ones(batch.size, dtype=bool)  # later copies of a key within the batch
+        repeated[first_index] = False
+        seen |= repeated
+        new = uniques[~known]
+        if new.size:
+            self._runs.append(new)
+        while len(self._runs) > 1 and self._runs[-2].size <= 2 * self._runs[-1].size:
+            newest = self._runs.pop()
+            merged = np.concatenate([self._runs.pop(), newest])
+            merged.sort(kind="stable")  # two sorted runs: timsort merges them in linear time
+            self._runs.append(merged)
         return seen.tolist()

@@ -145,6 +145,10 @@ def raw_users_json(
             "requests": stats.requests,
             "retries": stats.retries,
             "rate_limit_waits": stats.rate_limit_waits,
+            "seconds_waited": round(stats.seconds_waited, 3),
+            "http_statuses": ", ".join(
+                f"{code}: {n}" for code, n in sorted(stats.statuses.items())
+            ),
             "rate_limit_remaining": stats.rate_limit_remaining,
             "fetch_seconds": round(time.monotonic() - started, 3),
         },

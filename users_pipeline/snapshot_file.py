@@ -126,11 +126,6 @@ def iter_snapshot_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
         raise SnapshotFormatError("snapshot ends before its closing ']' (truncated upload?)")
 
 
-def iter_snapshot_batches(chunks: Iterable[bytes]) -> Iterator[list]:
-    """The records of a snapshot file, parsed, a batch per chunk."""
-    return map(parse_array, iter_snapshot_arrays(chunks))
-
-
 def parse_array(data: bytes) -> list:
     try:
         body = orjson.loads(data)

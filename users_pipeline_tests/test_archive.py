@@ -14,7 +14,12 @@ from users_pipeline.archive import (
     snapshot_key,
     verified_chunks,
 )
-from users_pipeline.snapshot_file import SnapshotWriter, file_digest, iter_snapshot_batches
+from users_pipeline.snapshot_file import (
+    SnapshotWriter,
+    file_digest,
+    iter_snapshot_arrays,
+    parse_array,
+)
 
 DAY = date(2026, 2, 3)
 
@@ -31,8 +36,8 @@ def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
 def read_back(archive, key: str) -> list[dict]:
     expected = archive.stat(key)
     with archive.read_chunks(key) as chunks:
-        batches = iter_snapshot_batches(verified_chunks(chunks, expected.sha256, expected.uri))
-        return [record for batch in batches for record in batch]
+        arrays = iter_snapshot_arrays(verified_chunks(chunks, expected.sha256, expected.uri))
+        return [record for array in arrays for record in parse_array(array)]
 
 
 def test_snapshot_keys_are_hive_style():
@@ -121,4 +126,4 @@ def test_gzip_archive_stores_dot_gz_and_reads_back_the_same_records(
     assert gzip.decompress(body) == day_file.read_bytes()
     with archive.read_chunks(key) as chunks:
         content = verified_chunks(chunks, file_digest(day_file).sha256, stored.uri)
-        assert [r for batch in iter_snapshot_batches(content) for r in batch] == api_users
+        assert [r for a in iter_snapshot_arrays(content) for r in parse_array(a)] == api_users

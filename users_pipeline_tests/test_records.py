@@ -8,7 +8,12 @@ import orjson
 import pytest
 
 from users_pipeline.records import SnapshotValidator, UserRow, _field_problem, _valid_row
-from users_pipeline.snapshot_file import SnapshotFormatError, SnapshotWriter, iter_snapshot_batches
+from users_pipeline.snapshot_file import (
+    SnapshotFormatError,
+    SnapshotWriter,
+    iter_snapshot_arrays,
+    parse_array,
+)
 
 GOOD = {"id": 7000001, "name": "Zoë Ó Briain", "email": "zoe@example.test", "gender": "female",
         "status": "active"}  # fmt: skip
@@ -20,7 +25,7 @@ def check(record: object, validator: SnapshotValidator | None = None) -> UserRow
 
 
 def records_of(chunks) -> list:
-    return [record for batch in iter_snapshot_batches(chunks) for record in batch]
+    return [record for array in iter_snapshot_arrays(chunks) for record in parse_array(array)]
 
 
 @pytest.mark.parametrize(

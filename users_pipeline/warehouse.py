@@ -231,12 +231,9 @@ def load_snapshot(
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
         (was_empty,) = cursor.fetchone()
         if was_empty:
-            # Into an empty table: no upsert needed, and building the primary key once after
-            # the COPY is cheaper than maintaining it row by row. A duplicate id fails the
-            # transaction when the key is rebuilt.
-            key = load.drop_primary_key()
+            # Into an empty table no upsert is needed: the rows go straight in (the server keeps
+            # the primary key up to date on its own core while Python parses the next chunk).
             staged = load.copy_rows(row_batches, into="target")
-            load.add_primary_key(key)
             inserted, updated = staged, 0
         else:
             cursor.execute(
@@ -286,7 +283,6 @@ class _DayLoad:
             "crawl_complete": day.crawl_complete,
             "source_uri": day.source_uri,
             "sha256": day.sha256,
-            "table": str(table),
         }
         self.names = {
             "target": table.identifier,
@@ -322,20 +318,6 @@ class _DayLoad:
                 copy.write(buffer.getvalue())
                 copied += len(batch)
         return copied
-
-    def drop_primary_key(self) -> str:
-        self.run(
-            "SELECT conname FROM pg_constraint WHERE conrelid = %(table)s::regclass"
-            " AND contype = 'p'"
-        )
-        (name,) = self.cursor.fetchone()
-        self.run("ALTER TABLE {target} DROP CONSTRAINT {key}", key=sql.Identifier(name))
-        return name
-
-    def add_primary_key(self, name: str) -> None:
-        self.run(
-            "ALTER TABLE {target} ADD CONSTRAINT {key} PRIMARY KEY (id)", key=sql.Identifier(name)
-        )
 
     def replace_rejects(self, rejects: list[Reject]) -> None:
         self.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")

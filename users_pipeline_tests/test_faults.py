@@ -1,6 +1,7 @@
 """Faults injected into the real parts: every case checks the end state of Postgres (and S3 where
 it is involved), not just that something raised. Run alone with `pytest -m faults`."""
 
+import socket
 import threading
 import time
 from datetime import date, timedelta
@@ -176,6 +177,7 @@ def api_faults(gorest) -> dict[str, tuple[dict, str]]:
     """name -> (changes to the pipeline's API settings / server faults, expected message)."""
     big_page = orjson.dumps(gorest.users[:10] * 1000)
     return {
+        "timeouts": ({"delay_seconds": 0.5}, "page 1: timed out after 0.2 s"),
         "5xx burst past the retry budget": ({"statuses": {3: [503] * 10}}, "page 3: HTTP 503"),
         "429 storm": ({"statuses": {2: [429] * 10}}, "page 2: HTTP 429"),
         "truncated body": ({"bodies": {4: b'[{"id": 1, "na'}}, "page 4: body is not JSON"),
@@ -193,7 +195,7 @@ def api_faults(gorest) -> dict[str, tuple[dict, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["5xx burst past the retry budget", "429 storm", "truncated body", "non-JSON body",
+    ["timeouts", "5xx burst past the retry budget", "429 storm", "truncated body", "non-JSON body",
      "HTML error page with 200", "object instead of list", "dropped connections",
      "page over the size limit", "redirect elsewhere"],
 )  # fmt: skip
@@ -203,7 +205,11 @@ def test_api_faults_fail_the_day_and_write_nothing(
     faults, expected = api_faults(gorest)[case]
     gorest.faults = Faults(**faults)
     resources["users_api"] = UsersApiResource(
-        url=gorest.url, max_attempts=3, backoff_seconds=0.01, max_page_bytes=1_000_000
+        url=gorest.url,
+        max_attempts=3,
+        backoff_seconds=0.01,
+        timeout_seconds=0.2,
+        max_page_bytes=1_000_000,
     )
 
     result = run(resources, raise_on_error=False)
@@ -211,6 +217,22 @@ def test_api_faults_fail_the_day_and_write_nothing(
     assert not result.success
     assert expected in failure_messages(result)
     assert not (tmp_path / "data" / "raw" / f"dt={RUN_DAY}" / "users.json").exists()
+    assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None
+
+
+def test_connection_refused_fails_the_day_and_writes_nothing(
+    resources, s3, bucket, pg, users_table
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{closed}/public/v2/users"
+    resources["users_api"] = UsersApiResource(url=url, max_attempts=2, backoff_seconds=0.01)
+
+    result = run(resources, raise_on_error=False)
+
+    assert "cannot connect (Connection refused); check USERS_API_URL" in failure_messages(result)
     assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None
 

@@ -10,6 +10,7 @@ anything is archived. No Dagster imports.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -202,7 +203,9 @@ def _take_snapshot(
         rejects_bytes=rejects.digest.bytes,
         rejects_sha256=rejects.digest.sha256,
     )
-    (folder / MANIFEST_FILE).write_bytes(snapshot.manifest_json())
+    partial = folder / (MANIFEST_FILE + ".partial")
+    partial.write_bytes(snapshot.manifest_json())
+    os.replace(partial, folder / MANIFEST_FILE)  # never a half-written manifest
     return snapshot
 
 

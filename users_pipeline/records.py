@@ -126,6 +126,19 @@ class _FastUser(msgspec.Struct, gc=False, array_like=False):
 _decode_users = msgspec.json.Decoder(list[_FastUser]).decode
 
 
+class _TypedUser(msgspec.Struct, gc=False):
+    """Only the types: for a day whose every record the fetch already checked."""
+
+    id: int
+    name: str
+    email: str
+    gender: str
+    status: str
+
+
+_decode_typed_users = msgspec.json.Decoder(list[_TypedUser]).decode
+
+
 def _valid_row(record: object) -> UserRow | None:
     """The fast path: one conjunction of every field rule, no message built."""
     try:
@@ -210,8 +223,19 @@ class Reject:
         )
 
 
-def split_batches(arrays: Iterable[bytes], rejects: list[Reject]) -> Iterator[list[UserRow]]:
-    """Validate a day's batches (JSON arrays, in order): yield the rows, collect the rejects."""
+def split_batches(
+    arrays: Iterable[bytes], rejects: list[Reject], checked: bool = False
+) -> Iterator[list[UserRow]]:
+    """Validate a day's batches (JSON arrays, in order): yield the rows, collect the rejects.
+
+    `checked`: the fetch validated these very bytes and found every record valid (its manifest
+    says 0 rejected, and the caller verifies the sha256 before committing), so only the types
+    are decoded, about four times faster.
+    """
+    if checked:
+        for array in arrays:
+            yield list(map(msgspec.structs.astuple, _decode_typed_users(array)))
+        return
     validator = SnapshotValidator()
     number = 1
     for array in arrays:

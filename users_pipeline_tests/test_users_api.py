@@ -1,7 +1,6 @@
 """The API client against the GoRest-compatible server: paging, retries, pacing, clear errors."""
 
 import socket
-import time
 
 import pytest
 
@@ -161,17 +160,14 @@ def test_credentials_in_the_url_are_redacted():
     assert redact_url("https://api.test/users") == "https://api.test/users"
 
 
-def test_concurrent_fetching_yields_pages_in_order_and_faster(gorest: GoRestServer):
-    gorest.faults = Faults(delay_seconds=0.02)
-    timings = {}
-    for concurrency in (1, 8):
-        started = time.monotonic()
-        with UsersApiClient(gorest.url, concurrency=concurrency) as client:
-            pages = list(client.iter_pages())
-        timings[concurrency] = time.monotonic() - started
-        assert [page.number for page in pages] == list(range(1, 29))
-        assert [r for page in pages for r in page.records] == gorest.users
-    assert timings[8] < timings[1] / 2  # ~0.6 s vs ~0.1 s; the benchmark measures the ratio
+def test_concurrent_fetching_yields_pages_in_order(gorest: GoRestServer):
+    """Pages complete out of order under latency; they must come out in order all the same.
+    (How much faster it is: the benchmark measures that, not a timed test.)"""
+    gorest.faults = Faults(delay_seconds=0.01)
+    with UsersApiClient(gorest.url, concurrency=8) as client:
+        pages = list(client.iter_pages())
+    assert [page.number for page in pages] == list(range(1, 29))
+    assert [r for page in pages for r in page.records] == gorest.users
 
 
 def test_concurrent_fetching_stays_within_the_rate_limit(gorest: GoRestServer):

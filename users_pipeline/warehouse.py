@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import repeat
+from queue import Queue
 
 import psycopg
 from psycopg import sql
@@ -268,6 +269,15 @@ def load_snapshot(
     )
 
 
+class _BoundedQueuedWriter(QueuedLibpqWriter):
+    """psycopg's queued COPY writer, with its queue cut from 1,024 buffers (up to 128 MiB) to
+    64 (8 MiB): the sending thread still overlaps with parsing, and memory stays flat."""
+
+    def __init__(self, cursor: psycopg.Cursor) -> None:
+        super().__init__(cursor)
+        self._queue = Queue(maxsize=64)
+
+
 class _DayLoad:
     """The statements of one load, sharing its cursor, parameters and table names."""
 
@@ -309,7 +319,7 @@ class _DayLoad:
         )
         copied = 0
         # A writer thread sends while this one parses the next batch (sockets release the GIL).
-        with self.cursor.copy(statement, writer=QueuedLibpqWriter(self.cursor)) as copy:
+        with self.cursor.copy(statement, writer=_BoundedQueuedWriter(self.cursor)) as copy:
             for batch in row_batches:
                 buffer = io.StringIO()
                 # Every field quoted: commas, quotes, CR and LF in names survive as they are.

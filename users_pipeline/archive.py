@@ -75,6 +75,16 @@ def verified_chunks(chunks: Iterator[bytes], sha256: str, uri: str) -> Iterator[
         )
 
 
+def _check_source(path: Path, digest: FileDigest) -> None:
+    """The file to archive must still be the one its manifest describes."""
+    actual = file_digest(path)
+    if actual != digest:
+        raise ArchiveError(
+            f"{path} changed since its manifest ({actual.bytes} bytes, expected {digest.bytes}):"
+            " materialize raw_users_json again"
+        )
+
+
 def _verified(stored: ArchivedObject, digest: FileDigest) -> ArchivedObject:
     """Write then verify: the stored object must be the file that was meant to be archived."""
     if (stored.bytes, stored.sha256) != (digest.bytes, digest.sha256):
@@ -112,6 +122,7 @@ class LocalArchive:
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
         """Copy under a temporary name, then rename: readers see the old object or the new."""
+        _check_source(path, digest)
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
@@ -155,6 +166,7 @@ class S3Archive:
             self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
+        _check_source(path, digest)
         with self._errors(key, "writing"):
             self.client.upload_file(
                 str(path),
@@ -236,6 +248,7 @@ class GzipArchive:
         self.inner.check_writable(key)
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
+        _check_source(path, digest)
         compressed = path.with_name(path.name + ".gz.partial")
         try:
             with open(path, "rb") as source, gzip.open(compressed, "wb", self.level) as target:

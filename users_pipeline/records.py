@@ -33,7 +33,7 @@ EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # A validated user, in the table's column order: (id, name, email, gender, status). A plain
 # tuple, since a million of them are built per load (a NamedTuple costs five times as much).
 UserRow = tuple[int, str, str, str, str]
-ID, NAME, EMAIL = 0, 1, 2
+ID, EMAIL = 0, 2
 
 
 class SnapshotValidator:

@@ -6,7 +6,7 @@ import random
 from datetime import timedelta
 
 from users_pipeline.archive import snapshot_key
-from users_pipeline.assets import pg_users_table
+from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
 from users_pipeline.resources import UsersApiResource
 from users_pipeline_tests.conftest import DAY
 from users_pipeline_tests.gorest_server import Faults
@@ -239,3 +239,16 @@ def test_backfill_from_the_archive_in_any_order_matches_the_daily_runs(
     assert len(gorest.requests) == requests_before
     assert pg.execute(f"SELECT * FROM {users_table} ORDER BY id").fetchall() == daily
     assert any(row[-1] is not None for row in daily)  # some users were soft-deleted
+
+
+def test_a_day_file_changed_after_its_manifest_is_not_archived(resources, s3, bucket, tmp_path):
+    run(resources, assets=[raw_users_json])
+    day_file = tmp_path / "data" / "raw" / f"dt={DAY}" / "users.json"
+    day_file.write_bytes(day_file.read_bytes().replace(b'"active"', b'"banned"', 1))
+
+    result = run(resources, assets=[s3_users_object], raise_on_error=False)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "changed since its manifest" in failure.event_specific_data.error.message
+    assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0

@@ -44,6 +44,13 @@ def checkpoint(uri: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+def drop_tables(uri: str, *tables: str) -> None:
+    """Drop `schema.table`s if they exist, so the next load is a first load again."""
+    names = [sql.Identifier(*table.split(".")) for table in tables]
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(names)))
+
+
 def count_rows(uri: str, table: str) -> int:
     schema, name = table.split(".")
     with psycopg.connect(uri) as conn:

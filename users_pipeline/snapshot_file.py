@@ -19,6 +19,10 @@ import orjson
 from users_pipeline.errors import PipelineError
 
 CHUNK_BYTES = 1024 * 1024
+# Records are handed on in arrays of about this size. A load formats one while the server parses
+# the previous one from the socket's buffer; with megabyte arrays each side mostly waits for the
+# other (measured: a million-row load took 1.6 s at 32-64 KiB, 2.6 s at 1 MiB).
+BATCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,8 @@ class SnapshotFormatError(PipelineError):
 
 
 def iter_snapshot_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The records of a snapshot file as JSON arrays of bytes, one per chunk read (a megabyte
-    holds thousands of records), ready to be parsed and validated in one call each.
+    """The records of a snapshot file as JSON arrays of bytes of about BATCH_BYTES (hundreds of
+    records), ready to be parsed and validated in one call each.
 
     A chunk is cut at its last newline: one record per line is what makes this safe, since a JSON
     encoder never writes a raw newline inside a value. Any other JSON array (say, uploaded by hand
@@ -116,9 +120,10 @@ def iter_snapshot_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
         if cut < 0:
             continue
         complete, pending = pending[: cut + 1], pending[cut + 1 :]
-        array, closed = _array_of_lines(complete, closed)
-        if array:
-            yield array
+        for lines in _batches_of_lines(complete):
+            array, closed = _array_of_lines(lines, closed)
+            if array:
+                yield array
     array, closed = _array_of_lines(pending, closed)
     if array:
         yield array
@@ -141,6 +146,16 @@ def _until_first_newline(iterator: Iterator[bytes]) -> Iterator[bytes]:
         yield chunk
         if b"\n" in chunk:
             return
+
+
+def _batches_of_lines(lines: bytes) -> Iterator[bytes]:
+    """Complete lines, cut at newlines into pieces of about BATCH_BYTES."""
+    start = 0
+    while len(lines) - start > 2 * BATCH_BYTES:
+        cut = lines.find(b"\n", start + BATCH_BYTES - 1)
+        yield lines[start : cut + 1]
+        start = cut + 1
+    yield lines[start:]
 
 
 def _array_of_lines(lines: bytes, closed: bool) -> tuple[bytes, bool]:

@@ -8,18 +8,14 @@ overwrites newer data. An advisory lock per table serializes concurrent loads of
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import repeat
-from queue import Queue
 
+import msgspec
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from users_pipeline.errors import PipelineError
 from users_pipeline.records import MAX_TEXT_LENGTH, Reject, UserRow
@@ -250,11 +246,19 @@ def load_snapshot(
             _RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects))
         )
         load.replace_rejects(rejects)
-        deletion_recomputed = load.run(_RECOMPUTE_DELETED_FOR_SEEN)
-        # Into an empty table nobody can be missing from the day.
-        deleted = load.run(_MARK_DELETED) if day.crawl_complete and not was_empty else 0
-        load.run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
-        table_rows, current_rows = cursor.fetchone()
+        if was_empty:
+            # Every row was just inserted, not deleted, and nobody can be missing from the day:
+            # only a later complete snapshot already loaded changes that. No scan is needed.
+            load.run(_LATER_COMPLETE_DAY)
+            deletion_recomputed = (
+                load.run(_RECOMPUTE_DELETED_FOR_SEEN) if cursor.fetchone()[0] else 0
+            )
+            deleted, table_rows, current_rows = 0, staged, staged - deletion_recomputed
+        else:
+            deletion_recomputed = load.run(_RECOMPUTE_DELETED_FOR_SEEN)
+            deleted = load.run(_MARK_DELETED) if day.crawl_complete else 0
+            load.run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
+            table_rows, current_rows = cursor.fetchone()
     return LoadResult(
         staged=staged,
         inserted=inserted,
@@ -267,15 +271,6 @@ def load_snapshot(
         current_rows=current_rows,
         table_changes=table_changes,
     )
-
-
-class _BoundedQueuedWriter(QueuedLibpqWriter):
-    """psycopg's queued COPY writer, with its queue cut from 1,024 buffers (up to 128 MiB) to
-    64 (8 MiB): the sending thread still overlaps with parsing, and memory stays flat."""
-
-    def __init__(self, cursor: psycopg.Cursor) -> None:
-        super().__init__(cursor)
-        self._queue = Queue(maxsize=64)
 
 
 class _DayLoad:
@@ -305,28 +300,26 @@ class _DayLoad:
         return self.cursor.rowcount
 
     def copy_rows(self, row_batches: Iterable[Sequence[UserRow]], into: str) -> int:
-        """COPY every row, a batch at a time as CSV: the csv module formats a batch in C, and the
-        server parses it on the other core while Python validates the next batch."""
+        """COPY every row, a batch at a time as CSV formatted in C (`_csv_batch`). Batches are
+        small (see `BATCH_BYTES`), so the server parses one on its core while this process
+        decodes and formats the next."""
         columns = "id, name, email, gender, status"
-        extra: tuple = ()
         target = sql.SQL("users_staging")
+        row_end = "\n"
         if into == "target":
             columns += ", inserted_from, snapshot_date"
-            extra = (self.inserted_from, self.day.snapshot_date.isoformat())
             target = self.names["target"]
-        statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-            target, sql.SQL(columns)
-        )
+            row_end = f",{_csv_field(self.inserted_from)},{self.day.snapshot_date.isoformat()}\n"
+        statement = sql.SQL(
+            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, ESCAPE '\\', ENCODING 'UTF8')"
+        ).format(target, sql.SQL(columns))
         copied = 0
-        # A writer thread sends while this one parses the next batch (sockets release the GIL).
-        with self.cursor.copy(statement, writer=_BoundedQueuedWriter(self.cursor)) as copy:
+        end = row_end.encode()
+        with self.cursor.copy(statement) as copy:
             for batch in row_batches:
-                buffer = io.StringIO()
-                # Every field quoted: commas, quotes, CR and LF in names survive as they are.
-                writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n")
-                writer.writerows(map(tuple.__add__, batch, repeat(extra)) if extra else batch)
-                copy.write(buffer.getvalue())
-                copied += len(batch)
+                if batch:
+                    copy.write(_csv_batch(batch, end))
+                    copied += len(batch)
         return copied
 
     def replace_rejects(self, rejects: list[Reject]) -> None:
@@ -337,6 +330,32 @@ class _DayLoad:
         with self.cursor.copy(statement) as copy:
             for reject in rejects:
                 copy.write_row(reject.as_row(self.day.snapshot_date))
+
+
+_encode_json_lines = msgspec.json.Encoder().encode_lines
+
+
+def _csv_batch(batch: Sequence[UserRow], row_end: bytes) -> bytes:
+    r"""Rows as CSV lines in the `ESCAPE '\'` dialect, each ending with `row_end`.
+
+    msgspec writes each row as a JSON array on its own line, in C: `[1,"Zoë","z@x.test",...]`.
+    Without its brackets that line is already a row of this dialect, provided its only escapes
+    are `\\` and `\"`, which the dialect reads back as `\` and `"`. (JSON never writes a raw
+    newline inside a value, so `]\n[` is always a row boundary.) A batch with any other escape,
+    such as a control character in a name, is formatted in Python instead, the characters raw
+    inside quotes.
+    """
+    lines = _encode_json_lines(batch)
+    if b"\\" in lines and b"\\" in lines.replace(b"\\\\", b"").replace(b'\\"', b""):
+        end = row_end.decode()
+        return "".join(
+            f"{row[0]},{','.join(map(_csv_field, row[1:]))}{end}" for row in batch
+        ).encode()
+    return lines.replace(b"]\n[", row_end)[1:-2] + row_end
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def already_loaded(
@@ -409,6 +428,9 @@ _RECORD_LOAD = (
 # A user's deleted_at is the first complete snapshot after the last one they were seen in. The
 # two statements below keep that true whatever order days are loaded in, so a replay in any order
 # ends in the same state as the daily runs did. First, users whose latest snapshot is this day:
+_LATER_COMPLETE_DAY = (
+    "SELECT EXISTS (SELECT FROM {loads} WHERE crawl_complete AND snapshot_date > %(snapshot_date)s)"
+)
 _RECOMPUTE_DELETED_FOR_SEEN = (
     "UPDATE {target} AS t SET deleted_at = later.first_complete"
     " FROM (SELECT min(snapshot_date) AS first_complete FROM {loads}"

@@ -9,6 +9,7 @@ import pytest
 
 from users_pipeline.records import SnapshotValidator, UserRow, _field_problem, _valid_row
 from users_pipeline.snapshot_file import (
+    BATCH_BYTES,
     SnapshotFormatError,
     SnapshotWriter,
     iter_snapshot_arrays,
@@ -142,6 +143,18 @@ def test_snapshot_file_is_valid_json_with_one_record_per_line(tmp_path: Path):
     for size in (1, 7, 64, len(data)):  # chunk boundaries anywhere
         chunks = [data[i : i + size] for i in range(0, len(data), size)]
         assert records_of(chunks) == records
+
+
+def test_a_large_snapshot_is_read_in_small_arrays(tmp_path: Path):
+    path = tmp_path / "day.json"
+    records = [{**GOOD, "id": number} for number in range(1, 5001)]
+    with SnapshotWriter(path) as writer:
+        writer.write(records)
+    data = path.read_bytes()
+    arrays = list(iter_snapshot_arrays([data[: len(data) // 3], data[len(data) // 3 :]]))
+    assert len(arrays) > 3
+    assert max(map(len, arrays)) <= 2 * BATCH_BYTES + 1024
+    assert [record for array in arrays for record in parse_array(array)] == records
 
 
 def test_an_empty_snapshot_reads_as_no_records(tmp_path: Path):

@@ -87,6 +87,58 @@ def test_a_failure_mid_load_leaves_the_table_as_it_was(postgres_url, pg, table):
     assert contents(pg, table) == before
 
 
+# Text that CSV, JSON escaping or COPY could each get wrong: quotes, backslashes before quotes
+# and letters, separators, a row boundary look-alike, control characters, COPY's end marker.
+AWKWARD_TEXT = [
+    'O\'Brien, "Jr."',
+    'back\\slash \\\\ \\" \\n \\N',
+    "tab\tline\nbreak\r\ncarriage\rbell\x07 del\x7f",
+    "]\n[ ],[ \\.",
+    "\\.",
+    "Zoë 😀 \u2028 \u00a0",
+]
+
+
+def test_any_text_loads_byte_for_byte(postgres_url, pg, table):
+    plain = rows(3)
+    awkward = [
+        (8000000 + i, text, f"{text}@example.test", "female", text)
+        for i, text in enumerate(AWKWARD_TEXT)
+    ]
+    tool = 'tool "x" \\ y, z'
+    changed = [(*row[:4], row[4] + "!") for row in awkward]
+    with psycopg.connect(postgres_url) as conn:
+        # Into the empty table one text per batch (each formatted alone: in C where JSON's
+        # escapes allow, in Python where not), then through the staging table all together.
+        batches = [plain, *([row] for row in awkward)]
+        load_snapshot(conn, table, batches, DayLoad(DAY, True, "u", "0" * 64), [], tool)
+        first = contents(pg, table)
+        load(conn, table, iter([plain, changed]), day=DAY + timedelta(days=1))
+    assert first == [(*row, tool, DAY, None) for row in plain + awkward]
+    assert [row[:5] for row in contents(pg, table)] == plain + changed
+
+
+def test_a_rebuilt_table_replays_like_the_daily_runs(postgres_url, pg, users_table):
+    """Emptying the table but not its `_loads` log, then loading old days again, ends in the
+    same state as the daily runs (the rows of an earlier day are deleted as of the later
+    complete day until that day is loaded again)."""
+    history = random_history(3, seed=1)
+    table = TableName.parse(users_table)
+    with psycopg.connect(postgres_url) as conn:
+        for day, day_rows, _ in history:
+            load(conn, table, day_rows, day=day, complete=True)
+        daily = contents(pg, table)
+        conn.execute(f"DELETE FROM {table}")
+        conn.commit()
+        first_day, first_rows, _ = history[0]
+        result = load(conn, table, first_rows, day=first_day, complete=True)
+        assert result.deletion_recomputed == result.staged == len(first_rows)
+        assert (result.table_rows, result.current_rows) == (len(first_rows), 0)
+        for day, day_rows, _ in history[1:]:
+            load(conn, table, day_rows, day=day, complete=True)
+    assert contents(pg, table) == daily
+
+
 @pytest.mark.parametrize(
     "name", ["users; DROP TABLE x", "a.b.c", "", "1users", 'us"ers', "public.", "x" * 64]
 )

@@ -11,6 +11,7 @@ from users_pipeline.warehouse import (
     DayLoad,
     TableName,
     WarehouseConfigError,
+    already_loaded,
     ensure_users_table,
     load_snapshot,
 )
@@ -137,6 +138,16 @@ def test_a_rebuilt_table_replays_like_the_daily_runs(postgres_url, pg, users_tab
         for day, day_rows, _ in history[1:]:
             load(conn, table, day_rows, day=day, complete=True)
     assert contents(pg, table) == daily
+
+
+def test_a_mixed_case_table_name_is_kept_as_written(postgres_url, pg, table):
+    mixed = TableName(table.schema, "Users_Mixed")
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, mixed, rows(2))
+        result = load(conn, mixed, rows(3), day=DAY + timedelta(days=1))
+        assert already_loaded(conn, mixed, DAY + timedelta(days=1), "0" * 64) is not None
+    assert (result.inserted, result.unchanged) == (1, 2)
+    assert pg.execute(f'SELECT count(*) FROM {table.schema}."Users_Mixed"').fetchone()[0] == 3
 
 
 @pytest.mark.parametrize(

@@ -28,11 +28,11 @@ also pays for creating its WAL files. So the baselines run in the same benchmark
 same server and data, in turns with the pipeline's load, instead of being compared with numbers
 from elsewhere.
 
-Sizes: 10,000 and 100,000 by default (about a minute in all). `--sizes 10000,100000,1000000`
-adds a million users: about two more minutes here (10 s to generate them, about 20 s to fetch
-them, 25 s for the article's `to_sql`). The fetch also measures the bundled GoRest server: the
-summary's `fetch_client_cpu_share` (and a printed note when it is under 0.5) says when that
-server, not the pipeline, bounded it.
+Sizes: 10,000 and 100,000 by default (about a minute and a half in all).
+`--sizes 10000,100000,1000000` adds a million users: about four more minutes here (10 s to
+generate them, about 20 s to fetch them, three rounds of the article's `to_sql` at 17 s each).
+The fetch also measures the bundled GoRest server: the summary's `fetch_client_cpu_share` (and a
+printed note when it is under 0.5) says when that server, not the pipeline, bounded it.
 
 Once per run, a fetch-concurrency measurement crawls 10,000 users from a server that adds 20 ms
 per request, with `UsersApiClient(concurrency=1)` and `concurrency=8`, and checks that both yield

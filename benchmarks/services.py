@@ -17,11 +17,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import date
 from pathlib import Path
 
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.resources import start_embedded_postgres
+from users_pipeline.resources import ArchiveResource, start_embedded_postgres
+from users_pipeline.snapshot import MANIFEST_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -121,9 +123,25 @@ def _answers(url: str) -> bool:
         return False
 
 
+def s3_resource(endpoint: str) -> S3Resource:
+    return S3Resource(endpoint_url=endpoint, region_name="us-east-1", **S3_CREDENTIALS)
+
+
 def create_bucket(endpoint: str, bucket: str) -> None:
-    s3 = S3Resource(endpoint_url=endpoint, region_name="us-east-1", **S3_CREDENTIALS)
-    s3.get_client().create_bucket(Bucket=bucket)
+    s3_resource(endpoint).get_client().create_bucket(Bucket=bucket)
+
+
+def copy_day(endpoint: str, bucket: str, source: date, target: date) -> None:
+    """Archive `source`'s snapshot again as `target`'s (its object and manifest, which names no
+    day), as if the API had served the same users on both days."""
+    archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket)
+    client = archive.s3.get_client()
+    for name in ("users.json", MANIFEST_FILE):
+        client.copy_object(
+            Bucket=bucket,
+            Key=archive.key(target, name),
+            CopySource={"Bucket": bucket, "Key": archive.key(source, name)},
+        )
 
 
 @contextmanager

@@ -264,7 +264,7 @@ def load_snapshot(
             staged = load.copy_rows(row_batches, into="staging")
             cursor.execute("ANALYZE users_staging")
             load.run(_MOVE_FORWARD_UNCHANGED, same_values=_same_values())
-            load.run(_UPSERT, **_upsert_fragments())
+            load.run(_UPSERT, same_values=_same_values(), **_upsert_fragments())
             inserted, updated = cursor.fetchone()
         load.run(
             _RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects))
@@ -431,8 +431,9 @@ _MOVE_FORWARD_UNCHANGED = (
 _UPSERT = (
     "WITH written AS ("
     " INSERT INTO {target} AS t (id, {values}, snapshot_date)"
-    " SELECT id, name, email, gender, status, %(inserted_from)s, %(snapshot_date)s"
-    " FROM users_staging"
+    " SELECT id, name, email, gender, status, %(inserted_from)s::text, %(snapshot_date)s"
+    " FROM users_staging AS s WHERE NOT EXISTS (SELECT FROM {target} AS t WHERE t.id = s.id"
+    "  AND (t.snapshot_date > %(snapshot_date)s OR {same_values}))"
     " ON CONFLICT (id) DO UPDATE"
     " SET ({values}, snapshot_date) = ROW({excluded}, excluded.snapshot_date)"
     " WHERE t.snapshot_date <= excluded.snapshot_date AND ({current}) IS DISTINCT FROM ({excluded})"
@@ -475,7 +476,7 @@ def _same_values() -> sql.Composable:
     return sql.SQL(" AND ").join(
         sql.SQL("t.{0} IS NOT DISTINCT FROM s.{0}").format(sql.Identifier(name))
         for name in VALUE_COLUMNS[:-1]
-    ) + sql.SQL(" AND t.inserted_from IS NOT DISTINCT FROM %(inserted_from)s")
+    ) + sql.SQL(" AND t.inserted_from IS NOT DISTINCT FROM %(inserted_from)s::text")
 
 
 def _upsert_fragments() -> dict[str, sql.Composable]:

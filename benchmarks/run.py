@@ -20,8 +20,8 @@ For each size N (users served by the GoRest-compatible server), on 127.0.0.1:
    `CHECKPOINT`; the medians are reported (and every sample kept in the JSON).
 4. `pg_users_table` again for the same day: with `reload: true` (a real re-read and upsert of an
    unchanged day, which must write zero rows) and with the default config (which skips a day
-   already loaded from the same object). Then for the next day, whose archived snapshot is a copy
-   of the first (the daily steady state: every user seen again, none changed, so zero rows
+   already loaded from the same object). Then for the next day, whose archived snapshot is the
+   first one again (the daily steady state: every user seen again, none changed, so zero rows
    written beyond moving each user's `snapshot_date` forward).
 
 Ratios are only meaningful between numbers measured on the same machine at the same time: a
@@ -75,7 +75,7 @@ from benchmarks.baselines import (
 )
 from benchmarks.services import (
     ROOT,
-    copy_day,
+    archive_again,
     create_bucket,
     embedded_postgres,
     gorest_server,
@@ -211,7 +211,8 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
     # The API server is stopped: it no longer competes for the two cores.
     steps["s3_users_object"] = step("s3_users_object", settings)
 
-    records = read_day_records(settings.data_dir / "raw" / f"dt={DAY}" / "users.json")
+    day_folder = settings.data_dir / "raw" / f"dt={DAY}"
+    records = read_day_records(day_folder / "users.json")
     ensure_schema(database_url)
     article_table, bare_table = f"users_article_{users}", f"bare_{users}"
     loads: list[StepRun] = []
@@ -235,7 +236,7 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
     reload = step("pg_users_table", settings, reload=True)
     skip = step("pg_users_table", settings)
     # The daily steady state: the next day's snapshot holds the same users, unchanged.
-    copy_day(s3_endpoint, bucket, date.fromisoformat(DAY), date.fromisoformat(NEXT_DAY))
+    archive_again(s3_endpoint, bucket, day_folder, date.fromisoformat(NEXT_DAY))
     checkpoint(database_url)
     next_day = step("pg_users_table", replace(settings, day=NEXT_DAY))
     article_seconds = statistics.median(article_samples)

@@ -131,17 +131,14 @@ def create_bucket(endpoint: str, bucket: str) -> None:
     s3_resource(endpoint).get_client().create_bucket(Bucket=bucket)
 
 
-def copy_day(endpoint: str, bucket: str, source: date, target: date) -> None:
-    """Archive `source`'s snapshot again as `target`'s (its object and manifest, which names no
-    day), as if the API had served the same users on both days."""
+def archive_again(endpoint: str, bucket: str, folder: Path, day: date) -> None:
+    """Upload the day file and manifest in `folder` as `day`'s snapshot (the manifest names no
+    day), as if the API had served the same users that day. (Uploaded rather than copied:
+    moto's `CopyObject` keeps a multipart object's checksum, which a `GetObject` then fails.)"""
     archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket)
     client = archive.s3.get_client()
     for name in ("users.json", MANIFEST_FILE):
-        client.copy_object(
-            Bucket=bucket,
-            Key=archive.key(target, name),
-            CopySource={"Bucket": bucket, "Key": archive.key(source, name)},
-        )
+        client.upload_file(str(folder / name), bucket, archive.key(day, name))
 
 
 @contextmanager

@@ -1,9 +1,10 @@
 """The Postgres side: the users table, and loading a day's snapshot into it. No Dagster imports.
 
 A load is one transaction: COPY the day's rows into a temporary staging table, then one set-based
-upsert by `id`. The upsert only writes a row whose values differ and whose snapshot is not older
-than the one already stored, so re-running a day writes nothing and replaying an old day never
-overwrites newer data. An advisory lock per table serializes concurrent loads of the same table.
+upsert by `id` (into an empty table the COPY goes straight in). The upsert only writes a row whose
+values differ and whose snapshot is not older than the one already stored, so re-running a day
+writes nothing and replaying an old day never overwrites newer data. An advisory lock per table
+serializes concurrent loads of the same table.
 """
 
 from __future__ import annotations

@@ -107,6 +107,8 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class TableSetup:
+    """What `ensure_users_table` found."""
+
     created: bool  # by this call (without its primary key, if it was asked to defer it)
     changes: list[str]  # what adopting an existing table changed in it
 
@@ -428,7 +430,8 @@ _MOVE_FORWARD_UNCHANGED = (
     "UPDATE {target} AS t SET snapshot_date = %(snapshot_date)s FROM users_staging AS s"
     " WHERE t.id = s.id AND t.snapshot_date < %(snapshot_date)s AND {same_values}"
 )
-# Write a row only when its values differ and the stored snapshot is not newer.
+# Write a row only when its values differ and the stored snapshot is not newer; users stored with
+# the same values (moved forward above) or from a newer snapshot are not even offered.
 _UPSERT = (
     "WITH written AS ("
     " INSERT INTO {target} AS t (id, {values}, snapshot_date)"
@@ -451,12 +454,13 @@ _RECORD_LOAD = (
     " = ROW(excluded.crawl_complete, excluded.source_uri, excluded.sha256, excluded.rows_loaded,"
     " excluded.rows_rejected, now())"
 )
-# A user's deleted_at is the first complete snapshot after the last one they were seen in. The
-# two statements below keep that true whatever order days are loaded in, so a replay in any order
-# ends in the same state as the daily runs did. First, users whose latest snapshot is this day:
+# Whether a complete snapshot later than this day was loaded already (a replay, or a rebuild).
 _LATER_COMPLETE_DAY = (
     "SELECT EXISTS (SELECT FROM {loads} WHERE crawl_complete AND snapshot_date > %(snapshot_date)s)"
 )
+# A user's deleted_at is the first complete snapshot after the last one they were seen in. The
+# two statements below keep that true whatever order days are loaded in, so a replay in any order
+# ends in the same state as the daily runs did. First, users whose latest snapshot is this day:
 _RECOMPUTE_DELETED_FOR_SEEN = (
     "UPDATE {target} AS t SET deleted_at = later.first_complete"
     " FROM (SELECT min(snapshot_date) AS first_complete FROM {loads}"

@@ -81,6 +81,7 @@ from benchmarks.services import (
     gorest_server,
     moto_s3,
 )
+from users_pipeline.snapshot import DAY_FILE
 
 DAY = "2026-06-01"
 NEXT_DAY = "2026-06-02"
@@ -212,7 +213,7 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
     steps["s3_users_object"] = step("s3_users_object", settings)
 
     day_folder = settings.data_dir / "raw" / f"dt={DAY}"
-    records = read_day_records(day_folder / "users.json")
+    records = read_day_records(day_folder / DAY_FILE)
     ensure_schema(database_url)
     article_table, bare_table = f"users_article_{users}", f"bare_{users}"
     loads: list[StepRun] = []
@@ -222,8 +223,11 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
         # Each round loads into empty tables, after a CHECKPOINT; the three loads take turns, so
         # a slow moment of the machine (or the first WAL files of a new server) hits one sample.
         progress(f"  round {round_number}/{LOAD_ROUNDS}: pg_users_table, to_sql, bare COPY")
-        drop_tables(database_url, table, *(f"{table}_{suffix}" for suffix in ("loads", "rejects")))
-        drop_tables(database_url, f"{SCHEMA}.{article_table}", f"{SCHEMA}.{bare_table}")
+        drop_tables(
+            database_url,
+            *(table, f"{table}_loads", f"{table}_rejects"),
+            *(f"{SCHEMA}.{article_table}", f"{SCHEMA}.{bare_table}"),
+        )
         checkpoint(database_url)
         loads.append(step("pg_users_table", settings))
         checkpoint(database_url)

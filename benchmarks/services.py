@@ -23,7 +23,8 @@ from pathlib import Path
 from dagster_aws.s3 import S3Resource
 
 from users_pipeline.resources import ArchiveResource, start_embedded_postgres
-from users_pipeline.snapshot import MANIFEST_FILE
+from users_pipeline.snapshot import DAY_FILE, MANIFEST_FILE
+from users_pipeline.snapshot_file import file_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -132,13 +133,14 @@ def create_bucket(endpoint: str, bucket: str) -> None:
 
 
 def archive_again(endpoint: str, bucket: str, folder: Path, day: date) -> None:
-    """Upload the day file and manifest in `folder` as `day`'s snapshot (the manifest names no
-    day), as if the API had served the same users that day. (Uploaded rather than copied:
-    moto's `CopyObject` keeps a multipart object's checksum, which a `GetObject` then fails.)"""
+    """Archive the day file and manifest in `folder` again as `day`'s snapshot (the manifest
+    names no day), as if the API had served the same users that day. (Uploaded rather than
+    copied: moto's `CopyObject` keeps a multipart object's checksum, which a `GetObject` then
+    fails.)"""
     archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket)
-    client = archive.s3.get_client()
-    for name in ("users.json", MANIFEST_FILE):
-        client.upload_file(str(folder / name), bucket, archive.key(day, name))
+    store = archive.get_archive()
+    for name in (DAY_FILE, MANIFEST_FILE):
+        store.put(folder / name, archive.key(day, name), file_digest(folder / name))
 
 
 @contextmanager

@@ -40,8 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_resources(args: argparse.Namespace) -> dict[str, object]:
     """The pipeline's four resources, as `users_pipeline_tests/conftest.py` builds them."""
-    from dagster_aws.s3 import S3Resource
-
+    from benchmarks.services import s3_resource
     from users_pipeline.resources import (
         ArchiveResource,
         DataDirResource,
@@ -49,12 +48,7 @@ def build_resources(args: argparse.Namespace) -> dict[str, object]:
         UsersApiResource,
     )
 
-    s3 = S3Resource(
-        endpoint_url=args.s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    s3 = s3_resource(args.s3_endpoint)
     return {
         "users_api": UsersApiResource(url=args.api_url),
         "data_dir": DataDirResource(path=args.data_dir),

@@ -27,8 +27,8 @@ DEFAULT_USERS_API_URL = "https://gorest.co.in/public/v2/users"
 MAX_PAGE_SIZE = 100
 MAX_CONCURRENCY = 16
 DEFAULT_CONCURRENCY = 4
-RATE_LIMIT_UNKNOWN = 100_000
-BODY_CHUNK_BYTES = 256 * 1024  # a stated limit this high means "no real limit"
+RATE_LIMIT_UNKNOWN = 100_000  # a stated limit this high means "no real limit"
+BODY_CHUNK_BYTES = 256 * 1024
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 429})
 
 

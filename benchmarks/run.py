@@ -24,6 +24,9 @@ For each size N (users served by the GoRest-compatible server), on 127.0.0.1:
    first one again (the daily steady state: every user seen again, none changed, so zero rows
    written beyond moving each user's `snapshot_date` forward).
 
+The API serves only the present, so the snapshot is fetched as today's (the real UTC date), and
+archived again as yesterday's: steps 3 and 4 load yesterday, and the next day's load is today's.
+
 Ratios are only meaningful between numbers measured on the same machine at the same time: a
 shared or throttled machine easily varies by 2x between runs, and a new server's first big load
 also pays for creating its WAL files. So the baselines run in the same benchmark run, against the
@@ -57,7 +60,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +84,9 @@ from benchmarks.services import (
     gorest_server,
     moto_s3,
 )
+from users_pipeline.days import utc_today
 from users_pipeline.snapshot import DAY_FILE
 
-DAY = "2026-06-01"
-NEXT_DAY = "2026-06-02"
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
 LOAD_ROUNDS = 3  # loads timed per size; the medians are reported
@@ -105,7 +107,7 @@ class StepSettings:
     bucket: str
     database_url: str
     table: str
-    day: str = DAY
+    day: str
 
     def arguments(self) -> list[str]:
         return [
@@ -205,14 +207,21 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
 
     progress(f"N={users:,}: starting the GoRest server")
     with gorest_server(users, workdir / f"gorest_{users}.log") as api_url:
+        # The API serves only the present: today's snapshot is fetched, and the day before
+        # gets the same one archived, so that today's load is a next day's load.
+        today = utc_today()
         settings = StepSettings(
-            api_url, workdir / f"data_{users}", s3_endpoint, bucket, database_url, table
-        )
+            api_url, workdir / f"data_{users}", s3_endpoint, bucket, database_url, table,
+            day=today.isoformat(),
+        )  # fmt: skip
         steps["raw_users_json"] = step("raw_users_json", settings)
     # The API server is stopped: it no longer competes for the two cores.
     steps["s3_users_object"] = step("s3_users_object", settings)
+    day_folder = settings.data_dir / "raw" / f"dt={today}"
+    archive_again(s3_endpoint, bucket, day_folder, today - timedelta(days=1))
+    next_day_settings = settings
+    settings = replace(settings, day=(today - timedelta(days=1)).isoformat())
 
-    day_folder = settings.data_dir / "raw" / f"dt={DAY}"
     records = read_day_records(day_folder / DAY_FILE)
     ensure_schema(database_url)
     article_table, bare_table = f"users_article_{users}", f"bare_{users}"
@@ -240,9 +249,8 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
     reload = step("pg_users_table", settings, reload=True)
     skip = step("pg_users_table", settings)
     # The daily steady state: the next day's snapshot holds the same users, unchanged.
-    archive_again(s3_endpoint, bucket, day_folder, date.fromisoformat(NEXT_DAY))
     checkpoint(database_url)
-    next_day = step("pg_users_table", replace(settings, day=NEXT_DAY))
+    next_day = step("pg_users_table", next_day_settings)
     article_seconds = statistics.median(article_samples)
     bare_seconds = statistics.median(bare_samples)
     baselines = {
@@ -409,7 +417,6 @@ def environment(database_url: str) -> dict[str, Any]:
         "postgres": row[0] if row else None,
         "packages": {name: importlib.metadata.version(name) for name in packages},
         "git": git_state(),
-        "partition": DAY,
     }
 
 

@@ -7,7 +7,7 @@ JSON object: the materialization's scalar metadata, its check results, and this 
 
     python -m benchmarks.step pg_users_table [--reload] --api-url URL --data-dir DIR
         --s3-endpoint URL --bucket NAME --database-url URI --table bench.users_10000
-        --day 2026-06-01
+        --day 2026-11-25
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_resources(args: argparse.Namespace) -> dict[str, object]:
-    """The pipeline's four resources, as `users_pipeline_tests/conftest.py` builds them."""
+    """The pipeline's resources, as `users_pipeline_tests/conftest.py` builds them."""
     from benchmarks.services import s3_resource
     from users_pipeline.resources import (
         ArchiveResource,
+        ClockResource,
         DataDirResource,
         PostgresResource,
         UsersApiResource,
@@ -50,6 +51,7 @@ def build_resources(args: argparse.Namespace) -> dict[str, object]:
 
     s3 = s3_resource(args.s3_endpoint)
     return {
+        "clock": ClockResource(),
         "users_api": UsersApiResource(url=args.api_url),
         "data_dir": DataDirResource(path=args.data_dir),
         "archive": ArchiveResource(s3=s3, bucket=args.bucket),

@@ -5,6 +5,7 @@ day's object keys), never through an IO manager, so any of them can be materiali
 fresh process, for any day: a backfill of `pg_users_table` replays the archive with no API call.
 """
 
+import os
 import time
 from datetime import date, timedelta
 
@@ -27,9 +28,11 @@ from dagster import (
 from pydantic import Field
 
 from users_pipeline.archive import verified_chunks
+from users_pipeline.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
 from users_pipeline.records import Reject, split_batches
 from users_pipeline.resources import (
     ArchiveResource,
+    ClockResource,
     DataDirResource,
     PostgresResource,
     UsersApiResource,
@@ -56,8 +59,11 @@ from users_pipeline.warehouse import (
 GROUP = "users"
 PROGRESS_LOG_SECONDS = 2.0
 
-# Daily snapshots from 2026-01-01 through today (end_offset=1), so today's can be taken now.
-daily_partitions = DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
+# Daily snapshots from USERS_FIRST_DAY through today (end_offset=1), so today's can be taken now.
+daily_partitions = DailyPartitionsDefinition(
+    start_date=first_day(os.environ.get(FIRST_DAY_SETTING), utc_today()).isoformat(),
+    end_offset=1,
+)
 
 
 def partition_day(context: AssetExecutionContext) -> date:
@@ -87,7 +93,7 @@ class SnapshotConfig(Config):
             asset="raw_users_json",
             blocking=True,
             description="Every user exactly once: count equals X-Pagination-Total at start and"
-            " end, no id on two pages, no short page before the last, page size as asked.",
+            " end, no valid id on two pages, no short page before the last, page size as asked.",
         ),
         AssetCheckSpec(
             "rejects_within_limit",
@@ -101,9 +107,11 @@ class SnapshotConfig(Config):
 def raw_users_json(
     context: AssetExecutionContext,
     config: SnapshotConfig,
+    clock: ClockResource,
     users_api: UsersApiResource,
     data_dir: DataDirResource,
 ) -> MaterializeResult:
+    check_fetchable(partition_day(context), clock.today())
     last_log = 0.0
 
     def log_progress(page: Page, records: int) -> None:
@@ -197,7 +205,11 @@ def s3_users_object(
     day = partition_day(context)
     folder = data_dir.day_folder(day)
     if not (folder / MANIFEST_FILE).is_file():
-        raise Failure(f"{folder / MANIFEST_FILE} does not exist: materialize raw_users_json first")
+        raise Failure(
+            f"no snapshot of {day} was taken here ({folder / MANIFEST_FILE} does not exist):"
+            " raw_users_json takes a day's snapshot on that day only; a day already archived"
+            " loads with pg_users_table alone"
+        )
     store = archive.get_archive()
     with day_lock(folder, shared=True):
         snapshot = DaySnapshot.from_manifest((folder / MANIFEST_FILE).read_bytes())
@@ -292,6 +304,8 @@ def pg_users_table(
         context.log.warning(
             f"adopted existing table {postgres.table}: {'; '.join(result.table_changes)}"
         )
+    for notice in result.notices:
+        context.log.warning(notice)
     context.log.info(
         f"{result.staged} rows: {result.inserted} inserted, {result.updated} updated,"
         f" {result.unchanged} unchanged, {result.deleted} marked deleted, {result.rejected}"
@@ -317,6 +331,7 @@ def pg_users_table(
             "rows_deletion_recomputed": result.deletion_recomputed,
             "current_rows": result.current_rows,
             "table_changes": "; ".join(result.table_changes) or "none",
+            "history_notices": "; ".join(result.notices) or "none",
             "load_seconds": round(time.monotonic() - started, 3),
             "preview": MetadataValue.md(
                 pd.DataFrame(preview, columns=columns).to_markdown(index=False)

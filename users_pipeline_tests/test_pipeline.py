@@ -11,7 +11,7 @@ from dagster import materialize
 from users_pipeline.archive import snapshot_key
 from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
 from users_pipeline.resources import ArchiveResource, UsersApiResource
-from users_pipeline_tests.conftest import DAY
+from users_pipeline_tests.conftest import DAY, FixedClock
 
 ASSETS = [raw_users_json, s3_users_object, pg_users_table]
 
@@ -19,10 +19,12 @@ ASSETS = [raw_users_json, s3_users_object, pg_users_table]
 RELOAD = {"ops": {"pg_users_table": {"config": {"reload": True}}}}
 
 
-def run(resources: dict, assets=ASSETS, day=DAY, raise_on_error=True, run_config=None):
+def run(resources: dict, assets=ASSETS, day=DAY, raise_on_error=True, run_config=None, today=None):
+    """Materialize `assets` for `day`, on a clock whose today is `today` (by default `day`
+    itself: the day's snapshot is taken on that day)."""
     return materialize(
         assets,
-        resources=resources,
+        resources={**resources, "clock": FixedClock(day=(today or day).isoformat())},
         partition_key=day.isoformat(),
         raise_on_error=raise_on_error,
         run_config=run_config,

@@ -7,7 +7,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from users_pipeline.records import SnapshotValidator, UserRow, _field_problem, _valid_row
+from users_pipeline.records import (
+    MAX_ID,
+    SnapshotValidator,
+    UserRow,
+    _field_problem,
+    _valid_row,
+    is_valid_id,
+)
 from users_pipeline.snapshot_file import (
     BATCH_BYTES,
     SnapshotFormatError,
@@ -49,6 +56,37 @@ def records_of(chunks) -> list:
 )
 def test_invalid_records_get_a_reason(change: dict, reason: str):
     assert reason in check({**GOOD, **change})
+
+
+@pytest.mark.parametrize(
+    ("user_id", "valid"),
+    [
+        (1, True),
+        (7000001, True),
+        (MAX_ID, True),
+        (0, False),
+        (-1, False),
+        (MAX_ID + 1, False),
+        (True, False),
+        (False, False),
+        (1.0, False),
+        (7000001.0, False),
+        ("7000001", False),
+        ("not-a-number", False),
+        (None, False),
+        ([1], False),
+        ({"id": 1}, False),
+    ],
+)
+def test_every_path_applies_the_one_id_rule(user_id: object, valid: bool):
+    """`is_valid_id` (which the crawl audit uses too), the fast path, the reasons and the msgspec
+    decoder accept exactly the same ids."""
+    record = {**GOOD, "id": user_id}
+    assert is_valid_id(user_id) is valid
+    assert (_valid_row(record) is not None) is valid
+    assert (_field_problem(record) is None) is valid
+    rows, rejects = SnapshotValidator().split_json(orjson.dumps([record]))
+    assert (bool(rows), bool(rejects)) == (valid, not valid)
 
 
 def test_missing_fields_and_non_objects_are_rejected():

@@ -5,6 +5,8 @@ import json
 import random
 from datetime import timedelta
 
+import pytest
+
 from users_pipeline.archive import snapshot_key
 from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
 from users_pipeline.resources import UsersApiResource
@@ -13,10 +15,14 @@ from users_pipeline_tests.gorest_server import Faults
 from users_pipeline_tests.test_pipeline import (
     RELOAD,
     archived_users,
+    expected_rows,
     metadata,
     run,
     table_rows,
 )
+
+# Records 151 and 2451 of the 2,751 served 100 a page: on pages 2 and 25, far apart.
+FAR_APART = (150, 2450)
 
 
 def check_results(result) -> dict[str, tuple[bool, str]]:
@@ -170,6 +176,91 @@ def test_invalid_records_are_quarantined_and_the_rest_loads(resources, gorest, p
     )
     assert [r["record"] for r in archived_rejects] == [gorest.users[i] for i in bad]
     assert archived_users(resources)[3]["created_at"] == "2026-06-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    ["not-a-number", "7000151", 7000151.0, True, None, "missing", 0, -7000151, 2**63],
+    ids=["string", "numeric-string", "float", "bool", "null", "missing", "zero", "negative",
+         "above-bigint"],
+)  # fmt: skip
+def test_an_invalid_id_on_pages_far_apart_is_quarantined_not_taken_for_a_shift(
+    resources, gorest, pg, users_table, bad_id
+):
+    for index in FAR_APART:
+        if bad_id == "missing":
+            del gorest.users[index]["id"]
+        else:
+            gorest.users[index]["id"] = bad_id
+    reason = (
+        "missing field(s) id"
+        if bad_id == "missing"
+        else f"id {bad_id!r} is not a positive 64-bit integer"
+    )
+
+    result = run(resources)
+
+    assert result.success
+    assert check_results(result)["crawl_is_complete"] == (True, "complete")
+    raw = metadata(result, "raw_users_json")
+    assert (raw["crawl_attempts"], raw["rejected_records"]) == (1, len(FAR_APART))
+    expected_rejects = [(index + 1, reason) for index in FAR_APART]
+    fetched_rejects = json.loads(
+        archived_object(resources, snapshot_key("users/rejects", DAY, "rejects.json"))
+    )
+    assert [(r["record_number"], r["reason"]) for r in fetched_rejects] == expected_rejects
+    loaded_rejects = pg.execute(
+        f"SELECT record_number, reason FROM {users_table}_rejects ORDER BY 1"
+    )
+    assert loaded_rejects.fetchall() == expected_rejects
+    valid = [user for index, user in enumerate(gorest.users) if index not in FAR_APART]
+    assert table_rows(pg, users_table) == expected_rows(valid)
+
+
+def test_a_valid_id_twice_on_one_page_is_a_duplicate_not_a_shift(
+    resources, gorest, pg, users_table
+):
+    first, second = gorest.users[150], gorest.users[151]  # both on page 2
+    first["id"] = second["id"]
+
+    result = run(resources)
+
+    assert check_results(result)["crawl_is_complete"] == (True, "complete")
+    assert metadata(result, "raw_users_json")["crawl_attempts"] == 1
+    rejects = pg.execute(f"SELECT record_number, reason FROM {users_table}_rejects").fetchall()
+    assert rejects == [(152, f"duplicate id {second['id']} in this snapshot")]
+    assert table_rows(pg, users_table) == expected_rows(
+        [user for user in gorest.users if user is not second]
+    )
+
+
+def test_a_valid_id_on_pages_far_apart_is_a_shift_and_fails_the_day(
+    resources, gorest, pg, users_table
+):
+    gorest.users[FAR_APART[1]]["id"] = gorest.users[FAR_APART[0]]["id"]
+
+    result = run(resources, raise_on_error=False)
+
+    passed, description = check_results(result)["crawl_is_complete"]
+    assert passed is False
+    assert description == "1 ids appeared on more than one page (the list shifted)"
+    assert metadata(result, "raw_users_json")["crawl_attempts"] == 3
+    assert materialized(result) == {"raw_users_json"}
+    assert not table_exists(pg, users_table)
+
+
+def test_a_list_shifting_by_one_repeats_a_user_and_is_recrawled(resources, gorest, pg, users_table):
+    """A user added at the front as one leaves at the end: the total and the count stay the
+    same, and only the repeat shows the drift (page 9's last user is page 10's first again)."""
+    newcomer = dict(gorest.users[0], id=9_000_001, email="newcomer@example.test")
+    crawls = drift_once(gorest, 10, lambda users: (users.insert(0, newcomer), users.pop()))
+
+    result = run(resources)
+
+    assert crawls[0] == 2
+    raw = metadata(result, "raw_users_json")
+    assert (raw["crawl_attempts"], raw["rejected_records"]) == (2, 0)
+    assert table_rows(pg, users_table) == expected_rows(gorest.users)
 
 
 def test_too_many_rejects_fail_the_day_before_anything_is_archived(

@@ -120,9 +120,10 @@ def test_any_text_loads_byte_for_byte(postgres_url, pg, table):
 
 
 def test_a_rebuilt_table_replays_like_the_daily_runs(postgres_url, pg, users_table):
-    """Emptying the table but not its `_loads` log, then loading old days again, ends in the
-    same state as the daily runs (the rows of an earlier day are deleted as of the later
-    complete day until that day is loaded again)."""
+    """Emptying the table but not its `_loads` log, then loading the days again, ends in the
+    same state as the daily runs. The log of the empty table forgets its days, so an earlier
+    day is current until the later days are loaded again (the log never claims rows the table
+    no longer holds)."""
     history = random_history(3, seed=1)
     table = TableName.parse(users_table)
     with psycopg.connect(postgres_url) as conn:
@@ -133,11 +134,32 @@ def test_a_rebuilt_table_replays_like_the_daily_runs(postgres_url, pg, users_tab
         conn.commit()
         first_day, first_rows, _ = history[0]
         result = load(conn, table, first_rows, day=first_day, complete=True)
-        assert result.deletion_recomputed == result.staged == len(first_rows)
-        assert (result.table_rows, result.current_rows) == (len(first_rows), 0)
+        assert result.deletion_recomputed == 0
+        assert (result.table_rows, result.current_rows) == (len(first_rows), len(first_rows))
+        assert result.notices == [
+            f"{table} was empty while {table}_loads listed 2 days ({history[1][0]} to"
+            f" {history[2][0]}): they will load in full again; to rebuild the table, materialize"
+            " pg_users_table for each of them"
+        ]
         for day, day_rows, _ in history[1:]:
             load(conn, table, day_rows, day=day, complete=True)
     assert contents(pg, table) == daily
+
+
+def test_a_later_empty_snapshot_still_deletes_a_replayed_day(postgres_url, pg, table):
+    """A complete day with no users claims nothing the empty table lacks: the log keeps it,
+    and an earlier day loaded again is deleted as of it."""
+    later = DAY + timedelta(days=1)
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, rows(3))
+        load(conn, table, [], day=later)
+        daily = contents(pg, table)
+        conn.execute(f"TRUNCATE {table}")
+        conn.commit()
+        result = load(conn, table, rows(3))
+    assert (result.deletion_recomputed, result.current_rows, result.notices) == (3, 0, [])
+    assert contents(pg, table) == daily
+    assert {row[-1] for row in daily} == {later}
 
 
 def test_a_mixed_case_table_name_is_kept_as_written(postgres_url, pg, table):

@@ -1,0 +1,70 @@
+"""Which days exist, and which day can be fetched. No Dagster imports.
+
+The users API has no history: it serves the list as it is now. So a day's snapshot can only be
+taken on that day (UTC); any other day is refused before a request is made, since storing today's
+users under another date would be a false snapshot. Past days live on in the archive, from which
+`pg_users_table` loads them.
+
+Around midnight: the day is checked when the fetch starts. A fetch that started on day D keeps D
+even if it ends after midnight; a run for D whose fetch starts after D has ended (held in the
+queue, or launched by a late tick) is refused, and the schedule skips a tick evaluated after its
+own day has ended.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from users_pipeline.errors import PipelineError
+
+FIRST_DAY_SETTING = "USERS_FIRST_DAY"
+DEFAULT_FIRST_DAY = date(2026, 1, 1)
+
+
+class DayNotFetchableError(PipelineError):
+    """A snapshot asked for a day other than today."""
+
+
+class FirstDayError(PipelineError):
+    """USERS_FIRST_DAY cannot start the partitions."""
+
+
+def utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def check_fetchable(day: date, today: date) -> None:
+    """Refuse to take a snapshot of any day but today."""
+    if day != today:
+        raise DayNotFetchableError(
+            f"cannot fetch the users of {day} on {today} (UTC): the API serves only the present"
+            f" list, so a day's snapshot is taken on that day; to rebuild {day} from the archive,"
+            " materialize pg_users_table for it (or for a range of days)"
+        )
+
+
+def stale_tick_reason(tick_day: date, today: date) -> str | None:
+    """Why a schedule tick for `tick_day`, evaluated on `today`, must not launch a fetch."""
+    if tick_day == today:
+        return None
+    return (
+        f"the tick for {tick_day} was evaluated on {today} (UTC), after its day ended: the API"
+        f" serves only the present list, so {tick_day} has no snapshot to take"
+    )
+
+
+def first_day(text: str | None, today: date) -> date:
+    """The first daily partition: `USERS_FIRST_DAY` (YYYY-MM-DD), by default 2026-01-01. A
+    deployment sets it to its first snapshot, so the UI counts no day that could never exist."""
+    if not text:
+        return DEFAULT_FIRST_DAY
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise FirstDayError(f"{FIRST_DAY_SETTING}={text!r} is not a date like 2026-01-01") from None
+    if day > today:
+        raise FirstDayError(
+            f"{FIRST_DAY_SETTING}={text!r} is in the future (today is {today} UTC): the first"
+            " day must be one whose snapshot could already have been taken"
+        )
+    return day

@@ -85,7 +85,7 @@ from benchmarks.services import (
     moto_s3,
 )
 from users_pipeline.days import utc_today
-from users_pipeline.snapshot import DAY_FILE
+from users_pipeline.layout import SourceLayout
 
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
@@ -217,12 +217,12 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
         steps["raw_users_json"] = step("raw_users_json", settings)
     # The API server is stopped: it no longer competes for the two cores.
     steps["s3_users_object"] = step("s3_users_object", settings)
-    day_folder = settings.data_dir / "raw" / f"dt={today}"
-    archive_again(s3_endpoint, bucket, day_folder, today - timedelta(days=1))
+    day_files = SourceLayout().day_files(settings.data_dir, today)
+    archive_again(s3_endpoint, bucket, day_files, today - timedelta(days=1))
     next_day_settings = settings
     settings = replace(settings, day=(today - timedelta(days=1)).isoformat())
 
-    records = read_day_records(day_folder / DAY_FILE)
+    records = read_day_records(day_files.records)
     ensure_schema(database_url)
     article_table, bare_table = f"users_article_{users}", f"bare_{users}"
     loads: list[StepRun] = []

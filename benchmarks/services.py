@@ -22,8 +22,8 @@ from pathlib import Path
 
 from dagster_aws.s3 import S3Resource
 
+from users_pipeline.layout import DayFiles
 from users_pipeline.resources import ArchiveResource, start_embedded_postgres
-from users_pipeline.snapshot import DAY_FILE, MANIFEST_FILE
 from users_pipeline.snapshot_file import file_digest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,27 +132,27 @@ def create_bucket(endpoint: str, bucket: str) -> None:
     s3_resource(endpoint).get_client().create_bucket(Bucket=bucket)
 
 
-def archive_again(endpoint: str, bucket: str, folder: Path, day: date) -> None:
-    """Archive the day file and manifest in `folder` again as `day`'s snapshot (the manifest
+def archive_again(endpoint: str, bucket: str, files: DayFiles, day: date) -> None:
+    """Archive a day's file and manifest again as `day`'s snapshot (the manifest
     names no day), as if the API had served the same users that day. (Uploaded rather than
     copied: moto's `CopyObject` keeps a multipart object's checksum, which a `GetObject` then
     fails.)"""
     archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket)
-    store = archive.get_archive()
-    for name in (DAY_FILE, MANIFEST_FILE):
-        store.put(folder / name, archive.key(day, name), file_digest(folder / name))
+    store, keys = archive.get_archive(), archive.layout().keys(day)
+    for path, key in ((files.records, keys.records), (files.manifest, keys.manifest)):
+        store.put(path, key, file_digest(path))
 
 
 @contextmanager
 def gorest_server(
     users: int, log: Path, delay_ms: float = 0.0, timeout_seconds: float = 300.0
 ) -> Iterator[str]:
-    """`python -m users_pipeline_tests.gorest_server` serving `users` users; yields its URL
+    """`python -m users_pipeline.gorest_server` serving `users` users; yields its URL
     once it prints its announcement (generating a million users takes about 10 s)."""
     command = [
         sys.executable,
         "-m",
-        "users_pipeline_tests.gorest_server",
+        "users_pipeline.gorest_server",
         "--users",
         str(users),
         "--port",

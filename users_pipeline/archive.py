@@ -1,4 +1,4 @@
-"""The raw archive: one object per day at `<prefix>/dt=YYYY-MM-DD/users.json`.
+"""The raw archive: objects under keys that `layout.SourceLayout` builds.
 
 Two stores with one key layout: an S3 bucket (AWS, MinIO, anything S3-compatible, through a boto3
 client from dagster-aws's `S3Resource`) or, with no bucket configured, a local directory. No
@@ -15,7 +15,6 @@ import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,12 +29,8 @@ class ArchiveError(PipelineError):
     """The archive cannot be read or written; the message names the setting or object."""
 
 
-def snapshot_key(prefix: str, day: date | None, name: str = "users.json") -> str:
-    """`users/dt=2026-11-24/users.json`: Hive-style so Athena, Spark and DuckDB see partitions.
-    Without a day, `users/<name>`."""
-    folder = name if day is None else f"dt={day.isoformat()}/{name}"
-    prefix = prefix.strip("/")
-    return f"{prefix}/{folder}" if prefix else folder
+class MissingObjectError(ArchiveError):
+    """The key holds no object (as opposed to an archive that cannot be read)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,7 @@ class LocalArchive:
     def stat(self, key: str) -> ArchivedObject:
         path = self._path(key)
         if not path.is_file():
-            raise ArchiveError(f"{path} does not exist in the local archive")
+            raise MissingObjectError(f"{path} does not exist in the local archive")
         digest = file_digest(path)
         return ArchivedObject(uri=self.uri(key), bytes=digest.bytes, sha256=digest.sha256)
 
@@ -141,7 +136,7 @@ class LocalArchive:
     def read_chunks(self, key: str) -> Iterator[Iterator[bytes]]:
         path = self._path(key)
         if not path.is_file():
-            raise ArchiveError(f"{path} does not exist in the local archive")
+            raise MissingObjectError(f"{path} does not exist in the local archive")
         with open(path, "rb") as file:
             yield iter(lambda: file.read(CHUNK_BYTES), b"")
 
@@ -217,7 +212,7 @@ class S3Archive:
                     f"S3_BUCKET={self.bucket!r} does not exist at {self.endpoint}"
                 ) from None
             if code in ("NoSuchKey", "404", "NotFound"):
-                raise ArchiveError(f"{self.uri(key)} does not exist") from None
+                raise MissingObjectError(f"{self.uri(key)} does not exist") from None
             if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 raise ArchiveError(
                     f"access denied {action} {self.uri(key)} ({code}); check the AWS credentials"

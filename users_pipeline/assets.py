@@ -22,6 +22,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     TableColumn,
+    TableColumnConstraints,
     TableSchema,
     asset,
 )
@@ -39,21 +40,19 @@ from users_pipeline.resources import (
     failure_on_pipeline_error,
 )
 from users_pipeline.snapshot import (
-    DAY_FILE,
-    MANIFEST_FILE,
-    REJECTS_FILE,
     DaySnapshot,
     day_lock,
     take_snapshot,
 )
 from users_pipeline.snapshot_file import FileDigest, file_digest, iter_snapshot_arrays
 from users_pipeline.users_api import Page
+from users_pipeline.users_contract import USERS_CONTRACT
 from users_pipeline.warehouse import (
-    USERS_COLUMNS,
     DayLoad,
     already_loaded,
     load_snapshot,
     snapshot_preview,
+    table_columns,
 )
 
 GROUP = "users"
@@ -84,8 +83,8 @@ class SnapshotConfig(Config):
     group_name=GROUP,
     kinds={"python", "json"},
     description=(
-        "Every page of the users API for the day as one JSON array in the data dir, with its"
-        " rejects and a manifest proving the crawl complete."
+        "Every page of the users API for the day as one JSON Lines file in the data dir, with"
+        " its rejects and a manifest proving the crawl complete."
     ),
     check_specs=[
         AssetCheckSpec(
@@ -126,12 +125,17 @@ def raw_users_json(
     def log_drift(attempt: int, problems: list[str]) -> None:
         context.log.warning(f"crawl {attempt} is not complete: {'; '.join(problems)}")
 
-    folder = data_dir.day_folder(partition_day(context))
+    files = data_dir.day_files(partition_day(context))
     started = time.monotonic()
     with users_api.get_client() as client:
         context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")
         snapshot = take_snapshot(
-            client, folder, max_crawls=config.max_crawls, on_page=log_progress, on_drift=log_drift
+            client,
+            files,
+            USERS_CONTRACT,
+            max_crawls=config.max_crawls,
+            on_page=log_progress,
+            on_drift=log_drift,
         )
         stats = client.stats
     reject_share = snapshot.rejected_records / max(snapshot.records, 1)
@@ -140,7 +144,7 @@ def raw_users_json(
     return MaterializeResult(
         metadata={
             "dagster/row_count": snapshot.records,
-            "dagster/uri": MetadataValue.path(str((folder / DAY_FILE).absolute())),
+            "dagster/uri": MetadataValue.path(str(files.records.absolute())),
             "source_url": snapshot.source_url,
             "pages": snapshot.pages,
             "crawl_complete": snapshot.crawl_complete,
@@ -194,8 +198,8 @@ def raw_users_json(
     kinds={"s3"},
     deps=[raw_users_json],
     description=(
-        "The day's raw JSON at <prefix>/dt=YYYY-MM-DD/users.json, its manifest beside it, and"
-        " its rejects under <prefix>/rejects/."
+        "The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/users.jsonl, its rejects"
+        " and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
     ),
 )
 @failure_on_pipeline_error()
@@ -203,30 +207,24 @@ def s3_users_object(
     context: AssetExecutionContext, data_dir: DataDirResource, archive: ArchiveResource
 ) -> MaterializeResult:
     day = partition_day(context)
-    folder = data_dir.day_folder(day)
-    if not (folder / MANIFEST_FILE).is_file():
+    files, keys = data_dir.day_files(day), archive.layout().keys(day)
+    if not files.manifest.is_file():
         raise Failure(
-            f"no snapshot of {day} was taken here ({folder / MANIFEST_FILE} does not exist):"
+            f"no snapshot of {day} was taken here ({files.manifest} does not exist):"
             " raw_users_json takes a day's snapshot on that day only; a day already archived"
             " loads with pg_users_table alone"
         )
     store = archive.get_archive()
-    with day_lock(folder, shared=True):
-        snapshot = DaySnapshot.from_manifest((folder / MANIFEST_FILE).read_bytes())
-        users = store.put(
-            folder / DAY_FILE, archive.key(day), FileDigest(snapshot.bytes, snapshot.sha256)
-        )
+    with day_lock(files.folder, shared=True):
+        snapshot = DaySnapshot.from_manifest(files.manifest.read_bytes())
+        users = store.put(files.records, keys.records, FileDigest(snapshot.bytes, snapshot.sha256))
         rejects = store.put(
-            folder / REJECTS_FILE,
-            archive.rejects_key(day),
+            files.rejects,
+            keys.rejects,
             FileDigest(snapshot.rejects_bytes, snapshot.rejects_sha256),
         )
         # The manifest goes last: its presence says the day's objects are all in place.
-        manifest = store.put(
-            folder / MANIFEST_FILE,
-            archive.key(day, MANIFEST_FILE),
-            file_digest(folder / MANIFEST_FILE),
-        )
+        manifest = store.put(files.manifest, keys.manifest, file_digest(files.manifest))
     context.log.info(f"archived {users.bytes} bytes to {users.uri}")
     return MaterializeResult(
         metadata={
@@ -277,9 +275,9 @@ def pg_users_table(
 ) -> MaterializeResult:
     day = partition_day(context)
     store = archive.get_archive()
-    key = archive.key(day)
-    snapshot = DaySnapshot.from_manifest(store.read_bytes(archive.key(day, MANIFEST_FILE)))
-    uri = store.uri(key)
+    keys, manifest = archive.layout().find_day(store, day)
+    snapshot = DaySnapshot.from_manifest(manifest)
+    uri = store.uri(keys.records)
     if not snapshot.crawl_complete:
         context.log.warning(f"{uri} is from an incomplete crawl: no user will be marked deleted")
     context.log.info(f"loading {uri} into {postgres.table} ({postgres.display_url})")
@@ -292,14 +290,17 @@ def pg_users_table(
             context.log.info(f"{day} was already loaded from this object: nothing to do")
         else:
             rejects: list[Reject] = []
-            with store.read_chunks(key) as chunks:
+            with store.read_chunks(keys.records) as chunks:
                 arrays = iter_snapshot_arrays(verified_chunks(chunks, snapshot.sha256, uri))
                 day_load = DayLoad(day, snapshot.crawl_complete, uri, snapshot.sha256)
                 # The manifest holds the fetch's verdict on these exact bytes: with no reject,
                 # the records need no second check (the sha256 is verified before commit).
-                rows = split_batches(arrays, rejects, checked=snapshot.rejected_records == 0)
-                result = load_snapshot(conn, postgres.table, rows, day_load, rejects)
-        columns, preview = snapshot_preview(conn, postgres.table, day)
+                checked = snapshot.rejected_records == 0
+                rows = split_batches(arrays, rejects, USERS_CONTRACT, checked=checked)
+                result = load_snapshot(
+                    conn, postgres.table, USERS_CONTRACT, rows, day_load, rejects
+                )
+        columns, preview = snapshot_preview(conn, postgres.table, USERS_CONTRACT.key.name, day)
     if result.table_changes:
         context.log.warning(
             f"adopted existing table {postgres.table}: {'; '.join(result.table_changes)}"
@@ -353,7 +354,12 @@ def pg_users_table(
 
 USERS_TABLE_SCHEMA = TableSchema(
     columns=[
-        TableColumn(column.name, column.sql_type.split(" ")[0], description=column.description)
-        for column in USERS_COLUMNS
+        TableColumn(
+            column.name,
+            column.sql_type,
+            description=column.description,
+            constraints=TableColumnConstraints(nullable=column.nullable),
+        )
+        for column in table_columns(USERS_CONTRACT)
     ]
 )

@@ -19,9 +19,10 @@ from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from users_pipeline.archive import Archive, GzipArchive, LocalArchive, S3Archive, snapshot_key
+from users_pipeline.archive import Archive, GzipArchive, LocalArchive, S3Archive
 from users_pipeline.days import utc_today
 from users_pipeline.errors import PipelineError
+from users_pipeline.layout import DEFAULT_SOURCE, DayFiles, SourceLayout
 from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE, UsersApiClient
 from users_pipeline.warehouse import TableName
 
@@ -82,9 +83,9 @@ class DataDirResource(ConfigurableResource):
 
     path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
 
-    def day_folder(self, day: date) -> Path:
-        """`<data dir>/raw/dt=YYYY-MM-DD/`: the day file, its rejects and its manifest."""
-        return (Path(self.path) / "raw" / snapshot_key("", day)).parent
+    def day_files(self, day: date, source: str = DEFAULT_SOURCE) -> DayFiles:
+        """`<data dir>/raw/<source>/dt=YYYY-MM-DD/`: the day file, its rejects and manifest."""
+        return SourceLayout(source).day_files(Path(self.path), day)
 
 
 class ArchiveResource(ConfigurableResource):
@@ -93,13 +94,13 @@ class ArchiveResource(ConfigurableResource):
 
     s3: S3Resource
     bucket: str | None = Field(default=None, description="S3_BUCKET; unset = local directory")
-    prefix: str = Field(default="users", description="S3_PREFIX: key prefix for day objects")
+    prefix: str = Field(default=DEFAULT_SOURCE, description="S3_PREFIX: key prefix for day objects")
     local_dir: str = Field(default=".data/archive", description="Directory used without a bucket")
     gzip: bool = Field(default=False, description="ARCHIVE_GZIP: store objects as `<key>.gz`")
 
     @failure_on_pipeline_error()
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.get_archive().check_writable(snapshot_key(self.prefix, None, "_write_check"))
+        self.get_archive().check_writable(self.layout().write_check_key)
 
     def get_archive(self) -> Archive:
         if self.bucket:
@@ -108,13 +109,9 @@ class ArchiveResource(ConfigurableResource):
             archive = LocalArchive(Path(self.local_dir))
         return GzipArchive(archive) if self.gzip else archive
 
-    def key(self, day: date, name: str = "users.json") -> str:
-        """`<prefix>/dt=YYYY-MM-DD/<name>`: the day's object, and its manifest beside it."""
-        return snapshot_key(self.prefix, day, name)
-
-    def rejects_key(self, day: date) -> str:
-        """`<prefix>/rejects/dt=YYYY-MM-DD/rejects.json`: records kept out of the table."""
-        return snapshot_key(f"{self.prefix.strip('/')}/rejects", day, "rejects.json")
+    def layout(self, source: str = DEFAULT_SOURCE) -> SourceLayout:
+        """The keys of `source`'s days under this archive's prefix."""
+        return SourceLayout(source, self.prefix)
 
 
 class DatabaseConfigError(PipelineError):

@@ -9,7 +9,6 @@ anything is archived. No Dagster imports.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,14 +18,13 @@ from pathlib import Path
 
 import orjson
 
+from users_pipeline.contract import Field, RecordContract
+from users_pipeline.file_lock import file_lock
 from users_pipeline.keyset import KeySet
-from users_pipeline.records import SnapshotValidator, is_valid_id
+from users_pipeline.layout import DayFiles
+from users_pipeline.records import SnapshotValidator
 from users_pipeline.snapshot_file import SnapshotWriter
 from users_pipeline.users_api import Page, UsersApiClient
-
-DAY_FILE = "users.json"
-REJECTS_FILE = "rejects.json"
-MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
@@ -34,6 +32,7 @@ class CrawlAudit:
     """What one crawl saw, compared with what the API reported about its own list."""
 
     page_size: int
+    key: Field  # the record's key: a valid key seen on two pages shows the list shifted
     total_at_start: int | None = None
     total_at_end: int | None = None
     page_count: int | None = None
@@ -59,11 +58,11 @@ class CrawlAudit:
             self.short_pages.append(page.number)
         if len(page.records) > self.page_size:
             self.oversized_pages.append(page.number)
-        self.repeated_ids += self._ids.seen_before(_page_ids(page)).count(True)
+        self.repeated_ids += self._ids.seen_before(_page_keys(page, self.key)).count(True)
 
     @property
     def distinct_ids(self) -> int:
-        """Distinct valid ids seen (see `records.is_valid_id`)."""
+        """Distinct valid keys seen."""
         return len(self._ids)
 
     @property
@@ -99,12 +98,12 @@ class CrawlAudit:
         return not self.problems
 
 
-def _page_ids(page: Page) -> list[int]:
-    """The page's valid ids, each once. Only an id seen on two pages shows the list shifted
-    between requests: an invalid id identifies no user, and an id twice on one page (one
+def _page_keys(page: Page, key: Field) -> list[int]:
+    """The page's valid keys, each once. Only a key seen on two pages shows the list shifted
+    between requests: an invalid key identifies no record, and a key twice on one page (one
     response, one state of the list) is a duplicate record, which validation rejects."""
-    ids = (record.get("id") for record in page.records if isinstance(record, dict))
-    return list(dict.fromkeys(user_id for user_id in ids if is_valid_id(user_id)))
+    keys = (record.get(key.name) for record in page.records if isinstance(record, dict))
+    return list(dict.fromkeys(value for value in keys if value is not None and key.accepts(value)))
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,8 @@ class DaySnapshot:
     rejects_sha256: str
 
     def manifest_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        """One line, like every object in the archive: a lake table of manifests reads it."""
+        return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
 
     @classmethod
     def from_manifest(cls, data: bytes) -> DaySnapshot:
@@ -145,39 +145,40 @@ def day_lock(folder: Path, shared: bool = False) -> Iterator[None]:
     """Serialize work on one day's folder on this machine: a fetch rewrites the day's three files
     (exclusive), which an upload (shared) or a second fetch must not see half-way."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    with file_lock(folder / ".lock", shared=shared):
         yield
 
 
 def take_snapshot(
     client: UsersApiClient,
-    folder: Path,
+    files: DayFiles,
+    contract: RecordContract,
     *,
     max_crawls: int = 3,
     on_page: Callable[[Page, int], None] = lambda page, records: None,
     on_drift: Callable[[int, list[str]], None] = lambda attempt, problems: None,
 ) -> DaySnapshot:
-    """Crawl into `folder/users.json` until a crawl is complete or `max_crawls` ran out, then write
-    `rejects.json` and `manifest.json` beside it. Each crawl replaces the previous file."""
-    with day_lock(folder):
-        return _take_snapshot(client, folder, max_crawls, on_page, on_drift)
+    """Crawl into the day file until a crawl is complete or `max_crawls` ran out, then write the
+    rejects and the manifest beside it. Each crawl replaces the previous file."""
+    with day_lock(files.folder):
+        return _take_snapshot(client, files, contract, max_crawls, on_page, on_drift)
 
 
 def _take_snapshot(
     client: UsersApiClient,
-    folder: Path,
+    files: DayFiles,
+    contract: RecordContract,
     max_crawls: int,
     on_page: Callable[[Page, int], None],
     on_drift: Callable[[int, list[str]], None],
 ) -> DaySnapshot:
     started = _now()
     for attempt in range(1, max_crawls + 1):
-        audit = CrawlAudit(page_size=client.page_size)
-        validator = SnapshotValidator()
+        audit = CrawlAudit(page_size=client.page_size, key=contract.key)
+        validator = SnapshotValidator(contract)
         with (
-            SnapshotWriter(folder / DAY_FILE) as day,
-            SnapshotWriter(folder / REJECTS_FILE) as rejects,
+            SnapshotWriter(files.records) as day,
+            SnapshotWriter(files.rejects) as rejects,
         ):
             for page in client.iter_pages():
                 audit.observe(page)
@@ -210,9 +211,9 @@ def _take_snapshot(
         rejects_bytes=rejects.digest.bytes,
         rejects_sha256=rejects.digest.sha256,
     )
-    partial = folder / (MANIFEST_FILE + ".partial")
+    partial = files.manifest.with_name(files.manifest.name + ".partial")
     partial.write_bytes(snapshot.manifest_json())
-    os.replace(partial, folder / MANIFEST_FILE)  # never a half-written manifest
+    os.replace(partial, files.manifest)  # never a half-written manifest
     return snapshot
 
 

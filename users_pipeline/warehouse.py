@@ -1,10 +1,11 @@
-"""The Postgres side: the users table, and loading a day's snapshot into it. No Dagster imports.
+"""The Postgres side: a source's table, and loading a day's snapshot into it. No Dagster imports.
 
-A load is one transaction: COPY the day's rows into a temporary staging table, then one set-based
-upsert by `id` (into an empty table the COPY goes straight in). The upsert only writes a row whose
-values differ and whose snapshot is not older than the one already stored, so re-running a day
-writes nothing and replaying an old day never overwrites newer data. An advisory lock per table
-serializes concurrent loads of the same table.
+The table's columns, their types and every column list below come from the source's
+`RecordContract`. A load is one transaction: COPY the day's rows into a temporary staging table,
+then one set-based upsert by the key (into an empty table the COPY goes straight in). The upsert
+only writes a row whose values differ and whose snapshot is not older than the one already
+stored, so re-running a day writes nothing and replaying an old day never overwrites newer data.
+An advisory lock per table serializes concurrent loads of the same table.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import msgspec
 import psycopg
 from psycopg import sql
 
+from users_pipeline.contract import Field, RecordContract, Row
 from users_pipeline.errors import PipelineError
-from users_pipeline.records import MAX_TEXT_LENGTH, Reject, UserRow
+from users_pipeline.records import Reject
 
 # PostgreSQL truncates identifiers at 63 bytes; 55 leaves room for the `_rejects` sibling.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,54}")
 # The snapshot_date of rows adopted from a table made elsewhere: before any real day.
 ADOPTED_SNAPSHOT_DATE = date(1970, 1, 1)
-VALUE_COLUMNS = ("name", "email", "gender", "status", "inserted_from")
 
 
 class WarehouseConfigError(PipelineError):
@@ -35,20 +36,24 @@ class WarehouseConfigError(PipelineError):
 @dataclass(frozen=True)
 class TableColumn:
     name: str
-    sql_type: str
+    sql_type: str  # as PostgreSQL's format_type spells it
+    nullable: bool
     description: str
 
 
-USERS_COLUMNS = (
-    TableColumn("id", "bigint NOT NULL", "The API's user id (the primary key)"),
-    TableColumn("name", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "Full name, byte for byte"),
-    TableColumn("email", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "Email, unique in a snapshot"),
-    TableColumn("gender", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "male or female"),
-    TableColumn("status", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "active or inactive"),
-    TableColumn("inserted_from", f"varchar({MAX_TEXT_LENGTH}) NOT NULL", "Which tool loaded it"),
-    TableColumn("snapshot_date", "date NOT NULL", "Latest daily snapshot the user was seen in"),
-    TableColumn("deleted_at", "date", "First complete snapshot without the user; NULL = current"),
+# The columns the pipeline keeps beside the contract's: the history of each record.
+HISTORY_COLUMNS = (
+    TableColumn("snapshot_date", "date", False, "Latest daily snapshot the record was seen in"),
+    TableColumn("deleted_at", "date", True, "First complete snapshot without it; NULL = current"),
 )
+
+
+def table_columns(contract: RecordContract) -> tuple[TableColumn, ...]:
+    """The table's columns: the contract's fields in order, then the history columns."""
+    declared = tuple(
+        TableColumn(f.name, f.sql_type, f.nullable, f.description) for f in contract.fields
+    )
+    return declared + HISTORY_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class LoadResult:
     table_changes: list[str] = field(default_factory=list)  # when an existing table was adopted
     # History the bookkeeping lost (a dropped `_loads` or `_rejects`), and what to run about it.
     notices: list[str] = field(default_factory=list)
+    skipped: bool = False  # already loaded from the same object: nothing was read or written
 
 
 @dataclass(frozen=True)
@@ -119,12 +125,13 @@ class TableSetup:
     rejects_created: bool  # the `_rejects` quarantine did not exist
 
 
-def ensure_users_table(
-    conn: psycopg.Connection, table: TableName, defer_key: bool = False
+def ensure_table(
+    conn: psycopg.Connection, table: TableName, contract: RecordContract, defer_key: bool = False
 ) -> TableSetup:
     """Create the schema, the table and its `_loads` log and `_rejects` quarantine on first use,
-    or adopt an existing table (see `_adopt`). With `defer_key`, a table created here has no
-    primary key yet: the caller adds it, in the same transaction, once the rows are in."""
+    or bring an existing table to the contract (see `_adopt`). With `defer_key`, a table created
+    here has no primary key yet: the caller adds it, in the same transaction, once the rows are
+    in."""
     if table.schema is not None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))
     created, loads_created, rejects_created = conn.execute(
@@ -133,15 +140,19 @@ def ensure_users_table(
     ).fetchone()
     if created:
         columns = [
-            sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type))
-            for column in USERS_COLUMNS
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(column.name),
+                sql.SQL(column.sql_type),
+                sql.SQL("" if column.nullable else " NOT NULL"),
+            )
+            for column in table_columns(contract)
         ]
         if not defer_key:
-            columns.append(sql.SQL("PRIMARY KEY (id)"))
+            columns.append(sql.SQL("PRIMARY KEY ({})").format(sql.Identifier(contract.key.name)))
         conn.execute(
             sql.SQL("CREATE TABLE {} ({})").format(table.identifier, sql.SQL(", ").join(columns))
         )
-    changes = [] if created else _adopt(conn, table)
+    changes = [] if created else _adopt(conn, table, contract)
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (snapshot_date date PRIMARY KEY,"
@@ -150,6 +161,8 @@ def ensure_users_table(
             " loaded_at timestamptz NOT NULL DEFAULT now())"
         ).format(table.sibling("loads").identifier)
     )
+    # `user_id` holds the rejected record's key as text, whatever the source (the column name is
+    # kept for the tables that exist).
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (snapshot_date date, record_number bigint,"
@@ -160,75 +173,135 @@ def ensure_users_table(
     return TableSetup(created, changes, loads_created, rejects_created)
 
 
-def _adopt(conn: psycopg.Connection, table: TableName) -> list[str]:
-    """Bring a table made elsewhere (the article's `CREATE TABLE users`, no primary key,
-    duplicates from append runs, or this pipeline's older layout) to this layout, keeping every
-    distinct row. Identical duplicate rows are merged and reported; ids whose duplicates differ
-    cannot be merged safely, so the load stops, naming them, and changes nothing."""
-    target = table.identifier
-    existing = {
-        name: data_type
-        for name, data_type in conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = coalesce(%s, current_schema()) AND table_name = %s",
-            (table.schema, table.name),
-        ).fetchall()
-    }
-    missing = [name for name in ("id", "name", "email", "gender", "status") if name not in existing]
-    if missing:
+@dataclass(frozen=True)
+class ExistingColumn:
+    sql_type: str  # format_type's spelling
+    not_null: bool
+    has_default: bool
+
+
+def _existing_columns(conn: psycopg.Connection, table: TableName) -> dict[str, ExistingColumn]:
+    rows = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, atthasdef"
+        " FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        (table.regclass,),
+    ).fetchall()
+    return {name: ExistingColumn(kind, not_null, default) for name, kind, not_null, default in rows}
+
+
+_VARCHAR = re.compile(r"character varying\((\d+)\)")
+
+
+def _fit(existing: str, declared: str) -> str | None:
+    """How a column of type `existing` takes every value of type `declared`: "holds" as it is,
+    "widen" after a cheap, lossless widening (the article's `VARCHAR(50)` and `INT` columns),
+    or None: it cannot."""
+    if existing == declared or (existing, declared) == ("bigint", "integer"):
+        return "holds"
+    if (existing, declared) == ("integer", "bigint"):
+        return "widen"
+    width, existing_width = _VARCHAR.fullmatch(declared), _VARCHAR.fullmatch(existing)
+    if width and existing == "text":
+        return "holds"
+    if width and existing_width:
+        return "holds" if int(existing_width[1]) >= int(width[1]) else "widen"
+    return None
+
+
+def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract) -> list[str]:
+    """Bring an existing table (the article's `CREATE TABLE users`: no primary key, duplicates
+    from append runs; or one made before the contract gained a field) to the contract, keeping
+    every distinct row. A column whose type cannot hold the declared values stops the load before
+    anything is written; so do ids whose duplicate rows differ, since no merge is safe."""
+    target, key = table.identifier, contract.key
+    existing = _existing_columns(conn, table)
+    if key.name not in existing:
         raise WarehouseConfigError(
-            f"USERS_TABLE={table} exists without column(s) {', '.join(missing)}: point"
-            " USERS_TABLE at another table or rename this one; nothing was changed"
+            f"USERS_TABLE={table} exists without its key column {key.name}: point USERS_TABLE"
+            " at another table or rename this one; nothing was changed"
         )
+    fits = {
+        column.name: _fit(existing[column.name].sql_type, column.sql_type)
+        for column in table_columns(contract)
+        if column.name in existing
+    }
+    for column in table_columns(contract):
+        if column.name in fits and fits[column.name] is None:
+            raise WarehouseConfigError(
+                f"USERS_TABLE={table} column {column.name} is {existing[column.name].sql_type},"
+                f" but the contract declares {column.sql_type}: change the column or the"
+                " declaration; nothing was changed"
+            )
     changes = []
-    for column in ("inserted_from", "snapshot_date", "deleted_at"):
-        if column not in existing:
-            sql_type = next(c.sql_type for c in USERS_COLUMNS if c.name == column)
-            # Adopted rows get the date before any snapshot, so any real day supersedes them.
-            default = (
-                f" DEFAULT DATE '{ADOPTED_SNAPSHOT_DATE}'" if column == "snapshot_date" else ""
-            )
+    for column in table_columns(contract):
+        if fits.get(column.name) == "widen":
+            statement = sql.SQL("ALTER TABLE {} ALTER {} TYPE {}")
             conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
-                    target, sql.Identifier(column), sql.SQL(sql_type + default)
-                )
+                statement.format(target, sql.Identifier(column.name), sql.SQL(column.sql_type))
             )
-            changes.append(f"added column {column}")
-    if "snapshot_date" not in existing:
-        conn.execute(sql.SQL("ALTER TABLE {} ALTER snapshot_date DROP DEFAULT").format(target))
+            changes.append(f"widened column {column.name} to {column.sql_type}")
+        if column.name in existing:
+            continue
+        # Added nullable: the rows already there have no value. Adopted rows get the date before
+        # any snapshot, so any real day supersedes them.
+        adopted = column.name == "snapshot_date"
+        default = f" NOT NULL DEFAULT DATE '{ADOPTED_SNAPSHOT_DATE}'" if adopted else ""
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                target, sql.Identifier(column.name), sql.SQL(column.sql_type + default)
+            )
+        )
+        if adopted:
+            conn.execute(sql.SQL("ALTER TABLE {} ALTER snapshot_date DROP DEFAULT").format(target))
+        changes.append(f"added column {column.name}")
+    declared = {column.name: column for column in table_columns(contract)}
+    for name, found in existing.items():
+        column = declared.get(name)
+        # A column the load may leave empty must accept NULL: a nullable field, or one the
+        # contract no longer declares (its column is kept; new rows have no value for it).
+        if found.not_null and (column.nullable if column else not found.has_default):
+            statement = sql.SQL("ALTER TABLE {} ALTER {} DROP NOT NULL")
+            conn.execute(statement.format(target, sql.Identifier(name)))
+            changes.append(f"column {name} accepts NULL")
     has_key = conn.execute(
         "SELECT EXISTS (SELECT FROM pg_index WHERE indrelid = %s::regclass AND indisprimary)",
         (table.regclass,),
     ).fetchone()[0]
     if has_key:
         return changes
+    return changes + _add_key(conn, table, contract)
+
+
+def _add_key(conn: psycopg.Connection, table: TableName, contract: RecordContract) -> list[str]:
+    """Merge identical duplicate rows and make the key the primary key, or refuse."""
+    key = sql.Identifier(contract.key.name)
+    values = sql.SQL(", ").join(
+        sql.Identifier(f.name) for f in contract.fields if not f.key
+    )
     nulls, conflicting, example = conn.execute(
         sql.SQL(
-            "SELECT (SELECT count(*) FROM {t} WHERE id IS NULL), count(*), min(id) FROM"
-            " (SELECT id FROM {t} WHERE id IS NOT NULL GROUP BY id"
-            "  HAVING count(DISTINCT (name, email, gender, status, inserted_from)) > 1) AS d"
-        ).format(t=target)
+            "SELECT (SELECT count(*) FROM {t} WHERE {k} IS NULL), count(*), min({k}) FROM"
+            " (SELECT {k} FROM {t} WHERE {k} IS NOT NULL GROUP BY {k}"
+            "  HAVING count(DISTINCT ({values})) > 1) AS d"
+        ).format(t=table.identifier, k=key, values=values)
     ).fetchone()
     if nulls or conflicting:
+        name = contract.key.name
         problem = (
-            f"{nulls} rows without an id" if nulls else
-            f"{conflicting} ids with differing duplicate rows (e.g. id {example})"
+            f"{nulls} rows without an {name}" if nulls else
+            f"{conflicting} ids with differing duplicate rows (e.g. {name} {example})"
         )  # fmt: skip
         raise WarehouseConfigError(
-            f"USERS_TABLE={table} has {problem}: keep one row per id (or point USERS_TABLE"
+            f"USERS_TABLE={table} has {problem}: keep one row per {name} (or point USERS_TABLE"
             " at a new table), then re-run; nothing was changed"
         )
-    merged = conn.execute(
-        sql.SQL("DELETE FROM {t} AS a USING {t} AS b WHERE a.id = b.id AND a.ctid > b.ctid").format(
-            t=target
-        )
-    ).rowcount
+    changes = []
+    merge = sql.SQL("DELETE FROM {t} AS a USING {t} AS b WHERE a.{k} = b.{k} AND a.ctid > b.ctid")
+    merged = conn.execute(merge.format(t=table.identifier, k=key)).rowcount
     if merged:
         changes.append(f"merged {merged} identical duplicate rows")
-    if existing["id"] != "bigint":
-        conn.execute(sql.SQL("ALTER TABLE {} ALTER id TYPE bigint").format(target))
-    conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(target))
-    changes.append("added primary key (id)")
+    conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(table.identifier, key))
+    changes.append(f"added primary key ({contract.key.name})")
     return changes
 
 
@@ -245,10 +318,10 @@ class DayLoad:
 def load_snapshot(
     conn: psycopg.Connection,
     table: TableName,
-    row_batches: Iterable[Sequence[UserRow]],
+    contract: RecordContract,
+    row_batches: Iterable[Sequence[Row]],
     day: DayLoad,
     rejects: list[Reject],
-    inserted_from: str = "dagster",
 ) -> LoadResult:
     """Upsert one day's rows, record its rejects and soft deletes, in one transaction.
 
@@ -257,9 +330,9 @@ def load_snapshot(
     otherwise they go through a staging table. Any error leaves every table as it was.
     """
     with conn.transaction(), conn.cursor() as cursor:
-        load = _DayLoad(cursor, table, day, inserted_from)
+        load = _DayLoad(cursor, table, contract, day)
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"users_pipeline:{table}",))
-        setup = ensure_users_table(conn, table, defer_key=True)
+        setup = ensure_table(conn, table, contract, defer_key=True)
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
         (was_empty,) = cursor.fetchone()
         notices = load.lost_history(setup, was_empty)
@@ -269,17 +342,14 @@ def load_snapshot(
             if setup.created:
                 # Building the key of a table this load created once, after the COPY, takes a
                 # quarter less time than updating it row by row (measured at 100k and 1M rows).
-                load.run("ALTER TABLE {target} ADD PRIMARY KEY (id)")
+                load.run("ALTER TABLE {target} ADD PRIMARY KEY ({key})")
             inserted, updated = staged, 0
         else:
-            cursor.execute(
-                "CREATE TEMPORARY TABLE users_staging"
-                " (id bigint, name text, email text, gender text, status text) ON COMMIT DROP"
-            )
+            load.run("CREATE TEMPORARY TABLE _load_staging ({staging_columns}) ON COMMIT DROP")
             staged = load.copy_rows(row_batches, into="staging")
-            cursor.execute("ANALYZE users_staging")
-            load.run(_MOVE_FORWARD_UNCHANGED, same_values=_same_values())
-            load.run(_UPSERT, same_values=_same_values(), **_upsert_fragments())
+            cursor.execute("ANALYZE _load_staging")
+            load.run(_MOVE_FORWARD_UNCHANGED)
+            load.run(_UPSERT)
             inserted, updated = cursor.fetchone()
         load.run(
             _RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects))
@@ -314,47 +384,50 @@ def load_snapshot(
 
 
 class _DayLoad:
-    """The statements of one load, sharing its cursor, parameters and table names."""
+    """The statements of one load, sharing its cursor, parameters, and the table names and
+    column lists that fill the statements' `{...}` fields."""
 
     def __init__(
-        self, cursor: psycopg.Cursor, table: TableName, day: DayLoad, inserted_from: str
+        self, cursor: psycopg.Cursor, table: TableName, contract: RecordContract, day: DayLoad
     ) -> None:
         self.cursor = cursor
+        self.table = table
+        self.contract = contract
         self.day = day
-        self.inserted_from = inserted_from
         self.params = {
             "snapshot_date": day.snapshot_date,
-            "inserted_from": inserted_from,
             "crawl_complete": day.crawl_complete,
             "source_uri": day.source_uri,
             "sha256": day.sha256,
             "adopted": ADOPTED_SNAPSHOT_DATE,
         }
-        self.table = table
-        self.names = {
+        self.fragments = {
             "target": table.identifier,
             "loads": table.sibling("loads").identifier,
             "rejects": table.sibling("rejects").identifier,
+            **_column_fragments(contract),
         }
 
     def run(self, statement: str, **fragments: sql.Composable) -> int:
-        self.cursor.execute(sql.SQL(statement).format(**self.names, **fragments), self.params)
+        self.cursor.execute(sql.SQL(statement).format(**self.fragments, **fragments), self.params)
         return self.cursor.rowcount
 
-    def copy_rows(self, row_batches: Iterable[Sequence[UserRow]], into: str) -> int:
+    def copy_rows(self, row_batches: Iterable[Sequence[Row]], into: str) -> int:
         """COPY every row, a batch at a time as CSV formatted in C (`_csv_batch`). Batches are
         small (see `BATCH_BYTES`), so the server parses one on its core while this process
-        decodes and formats the next."""
-        columns = "id, name, email, gender, status"
-        target = sql.SQL("users_staging")
+        decodes and formats the next. Into the target, each row ends with the constants and the
+        snapshot date."""
+        names = [field.name for field in self.contract.source_fields]
+        target: sql.Composable = sql.Identifier("_load_staging")
         row_end = "\n"
         if into == "target":
-            columns += ", inserted_from, snapshot_date"
-            target = self.names["target"]
-            row_end = f",{_csv_field(self.inserted_from)},{self.day.snapshot_date.isoformat()}\n"
+            names += [field.name for field in self.contract.constants] + ["snapshot_date"]
+            target = self.fragments["target"]
+            ends = [*(field.value for field in self.contract.constants), self.day.snapshot_date]
+            row_end = "".join(f",{_csv_value(value)}" for value in ends) + "\n"
         statement = sql.SQL(
-            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, ESCAPE '\\', ENCODING 'UTF8')"
-        ).format(target, sql.SQL(columns))
+            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, ESCAPE '\\', NULL 'null', ENCODING 'UTF8')"
+        ).format(target, sql.SQL(", ").join(map(sql.Identifier, names)))
         copied = 0
         end = row_end.encode()
         with self.cursor.copy(statement) as copy:
@@ -423,36 +496,44 @@ class _DayLoad:
         self.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
         statement = sql.SQL(
             "COPY {} (snapshot_date, record_number, user_id, reason, record) FROM STDIN"
-        ).format(self.names["rejects"])
+        ).format(self.fragments["rejects"])
         with self.cursor.copy(statement) as copy:
             for reject in rejects:
-                copy.write_row(reject.as_row(self.day.snapshot_date))
+                copy.write_row(reject.as_row(self.day.snapshot_date, self.contract.key.name))
 
 
 _encode_json_lines = msgspec.json.Encoder().encode_lines
 
 
-def _csv_batch(batch: Sequence[UserRow], row_end: bytes) -> bytes:
-    r"""Rows as CSV lines in the `ESCAPE '\'` dialect, each ending with `row_end`.
+def _csv_batch(batch: Sequence[Row], row_end: bytes) -> bytes:
+    r"""Rows as CSV lines in the `ESCAPE '\'`, `NULL 'null'` dialect, each ending with `row_end`.
 
-    msgspec writes each row as a JSON array on its own line, in C: `[1,"Zoë","z@x.test",...]`.
+    msgspec writes each row as a JSON array on its own line, in C: `[1,"Zoë",true,null,...]`.
     Without its brackets that line is already a row of this dialect, provided its only escapes
-    are `\\` and `\"`, which the dialect reads back as `\` and `"`. (JSON never writes a raw
-    newline inside a value, so `]\n[` is always a row boundary.) A batch with any other escape,
-    such as a control character in a name, is formatted in Python instead, the characters raw
-    inside quotes.
+    are `\\` and `\"`, which the dialect reads back as `\` and `"`: strings, dates and timestamps
+    are quoted, numbers and booleans are not, and an unquoted `null` is NULL (a quoted "null" is
+    text). (JSON never writes a raw newline inside a value, so `]\n[` is always a row boundary.)
+    A batch with any other escape, such as a control character in a name, is formatted in
+    Python instead, the characters raw inside quotes.
     """
     lines = _encode_json_lines(batch)
     if b"\\" in lines and b"\\" in lines.replace(b"\\\\", b"").replace(b'\\"', b""):
         end = row_end.decode()
-        return "".join(
-            f"{row[0]},{','.join(map(_csv_field, row[1:]))}{end}" for row in batch
-        ).encode()
+        return "".join(",".join(map(_csv_value, row)) + end for row in batch).encode()
     return lines.replace(b"]\n[", row_end)[1:-2] + row_end
 
 
-def _csv_field(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _csv_value(value: object) -> str:
+    """One value as msgspec would write it in `_csv_batch`, with raw characters inside quotes."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return f'"{value.isoformat()}"'
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def already_loaded(
@@ -497,25 +578,28 @@ def already_loaded(
         deletion_recomputed=0,
         table_rows=table_rows,
         current_rows=current_rows,
+        skipped=True,
     )
 
 
-# Unchanged users seen in a newer snapshot only move their snapshot_date forward.
+# Unchanged records seen in a newer snapshot only move their snapshot_date forward.
 _MOVE_FORWARD_UNCHANGED = (
-    "UPDATE {target} AS t SET snapshot_date = %(snapshot_date)s FROM users_staging AS s"
-    " WHERE t.id = s.id AND t.snapshot_date < %(snapshot_date)s AND {same_values}"
+    "UPDATE {target} AS t SET snapshot_date = %(snapshot_date)s FROM _load_staging AS s"
+    " WHERE t.{key} = s.{key} AND t.snapshot_date < %(snapshot_date)s AND {same_values}"
 )
-# Write a row only when its values differ and the stored snapshot is not newer; users stored with
-# the same values (moved forward above) or from a newer snapshot are not even offered.
+# Write a row only when its values differ and the stored snapshot is not newer; records stored
+# with the same values (moved forward above) or from a newer snapshot are not even offered.
 _UPSERT = (
     "WITH written AS ("
-    " INSERT INTO {target} AS t (id, {values}, snapshot_date)"
-    " SELECT id, name, email, gender, status, %(inserted_from)s::text, %(snapshot_date)s"
-    " FROM users_staging AS s WHERE NOT EXISTS (SELECT FROM {target} AS t WHERE t.id = s.id"
+    " INSERT INTO {target} AS t ({key}, {values}, snapshot_date)"
+    " SELECT s.{key}, {staged_values}, %(snapshot_date)s"
+    " FROM _load_staging AS s"
+    " WHERE NOT EXISTS (SELECT FROM {target} AS t WHERE t.{key} = s.{key}"
     "  AND (t.snapshot_date > %(snapshot_date)s OR {same_values}))"
-    " ON CONFLICT (id) DO UPDATE"
-    " SET ({values}, snapshot_date) = ROW({excluded}, excluded.snapshot_date)"
-    " WHERE t.snapshot_date <= excluded.snapshot_date AND ({current}) IS DISTINCT FROM ({excluded})"
+    " ON CONFLICT ({key}) DO UPDATE"
+    " SET ({values}, snapshot_date) = ROW({excluded_values}, excluded.snapshot_date)"
+    " WHERE t.snapshot_date <= excluded.snapshot_date"
+    " AND ROW({current_values}) IS DISTINCT FROM ROW({excluded_values})"
     " RETURNING (xmax = 0) AS inserted)"
     " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
 )
@@ -533,9 +617,9 @@ _RECORD_LOAD = (
 _LATER_COMPLETE_DAY = (
     "SELECT EXISTS (SELECT FROM {loads} WHERE crawl_complete AND snapshot_date > %(snapshot_date)s)"
 )
-# A user's deleted_at is the first complete snapshot after the last one they were seen in. The
-# two statements below keep that true whatever order days are loaded in, so a replay in any order
-# ends in the same state as the daily runs did. First, users whose latest snapshot is this day:
+# A record's deleted_at is the first complete snapshot after the last one it was seen in. The two
+# statements below keep that true whatever order days are loaded in, so a replay in any order
+# ends in the same state as the daily runs did. First, records whose latest snapshot is this day:
 _RECOMPUTE_DELETED_FOR_SEEN = (
     "UPDATE {target} AS t SET deleted_at = later.first_complete"
     " FROM (SELECT min(snapshot_date) AS first_complete FROM {loads}"
@@ -543,43 +627,56 @@ _RECOMPUTE_DELETED_FOR_SEEN = (
     " WHERE t.snapshot_date = %(snapshot_date)s"
     " AND t.deleted_at IS DISTINCT FROM later.first_complete"
 )
-# Then, if this day's crawl was complete, users last seen before it and absent from it.
+# Then, if this day's crawl was complete, records last seen before it and absent from it.
 _MARK_DELETED = (
     "UPDATE {target} AS t SET deleted_at = %(snapshot_date)s"
     " WHERE t.snapshot_date <= %(snapshot_date)s"
     " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s)"
-    " AND NOT EXISTS (SELECT FROM users_staging AS s WHERE s.id = t.id)"
+    " AND NOT EXISTS (SELECT FROM _load_staging AS s WHERE s.{key} = t.{key})"
 )
 
 
-def _same_values() -> sql.Composable:
-    return sql.SQL(" AND ").join(
-        sql.SQL("t.{0} IS NOT DISTINCT FROM s.{0}").format(sql.Identifier(name))
-        for name in VALUE_COLUMNS[:-1]
-    ) + sql.SQL(" AND t.inserted_from IS NOT DISTINCT FROM %(inserted_from)s::text")
+def _column_fragments(contract: RecordContract) -> dict[str, sql.Composable]:
+    """The column lists of the statements above, from the contract. The values are every field
+    but the key, constants included; a constant's staged value is its literal."""
+    values = [field for field in contract.fields if not field.key]
 
+    def listed(items: Iterable[sql.Composable]) -> sql.Composable:
+        return sql.SQL(", ").join(items)
 
-def _upsert_fragments() -> dict[str, sql.Composable]:
-    def prefixed(prefix: str) -> sql.Composable:
-        return sql.SQL(", ").join(
-            sql.SQL(prefix + ".{}").format(sql.Identifier(name)) for name in VALUE_COLUMNS
-        )
+    def staged(field: Field) -> sql.Composable:
+        if field.type == "constant":
+            return sql.SQL("{}::{}").format(sql.Literal(field.value), sql.SQL(field.sql_type))
+        return sql.SQL("s.{}").format(sql.Identifier(field.name))
+
+    def column(prefix: str, field: Field) -> sql.Composable:
+        return sql.SQL(prefix + ".{}").format(sql.Identifier(field.name))
 
     return {
-        "values": sql.SQL(", ").join(map(sql.Identifier, VALUE_COLUMNS)),
-        "excluded": prefixed("excluded"),
-        "current": prefixed("t"),
+        "key": sql.Identifier(contract.key.name),
+        "values": listed(sql.Identifier(field.name) for field in values),
+        "staged_values": listed(map(staged, values)),
+        "excluded_values": listed(column("excluded", field) for field in values),
+        "current_values": listed(column("t", field) for field in values),
+        "same_values": sql.SQL(" AND ").join(
+            sql.SQL("{} IS NOT DISTINCT FROM {}").format(column("t", field), staged(field))
+            for field in values
+        ),
+        "staging_columns": listed(
+            sql.SQL("{} {}").format(sql.Identifier(field.name), sql.SQL(field.sql_type))
+            for field in contract.source_fields
+        ),
     }
 
 
 def snapshot_preview(
-    conn: psycopg.Connection, table: TableName, snapshot_date: date, limit: int = 5
+    conn: psycopg.Connection, table: TableName, key: str, snapshot_date: date, limit: int = 5
 ) -> tuple[list[str], list[tuple]]:
     """The first rows of the table as of one snapshot, for the materialization's preview."""
     with conn.cursor() as cursor:
         cursor.execute(
-            sql.SQL("SELECT * FROM {} WHERE snapshot_date = %s ORDER BY id LIMIT %s").format(
-                table.identifier
+            sql.SQL("SELECT * FROM {} WHERE snapshot_date = %s ORDER BY {} LIMIT %s").format(
+                table.identifier, sql.Identifier(key)
             ),
             (snapshot_date, limit),
         )

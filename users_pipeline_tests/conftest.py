@@ -21,6 +21,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
+from users_pipeline.gorest_server import GoRestServer, generate_users
 from users_pipeline.resources import (
     ArchiveResource,
     ClockResource,
@@ -29,7 +30,6 @@ from users_pipeline.resources import (
     UsersApiResource,
     start_embedded_postgres,
 )
-from users_pipeline_tests.gorest_server import GoRestServer, generate_users
 
 DAY = date(2026, 6, 1)
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

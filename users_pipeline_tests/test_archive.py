@@ -10,10 +10,11 @@ from users_pipeline.archive import (
     ArchiveError,
     GzipArchive,
     LocalArchive,
+    MissingObjectError,
     S3Archive,
-    snapshot_key,
     verified_chunks,
 )
+from users_pipeline.layout import SourceLayout
 from users_pipeline.snapshot_file import (
     SnapshotWriter,
     file_digest,
@@ -22,11 +23,12 @@ from users_pipeline.snapshot_file import (
 )
 
 DAY = date(2026, 2, 3)
+KEY = SourceLayout().keys(DAY).records
 
 
 @pytest.fixture
 def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
-    path = tmp_path / "users.json"
+    path = tmp_path / "users.jsonl"
     with SnapshotWriter(path) as writer:
         writer.write(api_users[:1000])
         writer.write(api_users[1000:])
@@ -40,15 +42,9 @@ def read_back(archive, key: str) -> list[dict]:
         return [record for array in arrays for record in parse_array(array)]
 
 
-def test_snapshot_keys_are_hive_style():
-    assert snapshot_key("users", DAY) == "users/dt=2026-02-03/users.json"
-    assert snapshot_key("/raw/users/", DAY) == "raw/users/dt=2026-02-03/users.json"
-    assert snapshot_key("", DAY) == "dt=2026-02-03/users.json"
-
-
 def test_s3_round_trip_keeps_every_record_and_the_sha256(s3, bucket, day_file, api_users):
     archive = S3Archive(s3.get_client(), bucket)
-    key = snapshot_key("users", DAY)
+    key = KEY
 
     stored = archive.put(day_file, key, file_digest(day_file))
 
@@ -64,36 +60,36 @@ def test_s3_round_trip_keeps_every_record_and_the_sha256(s3, bucket, day_file, a
 
 def test_rerunning_a_day_overwrites_exactly_that_key(s3, bucket, day_file, tmp_path):
     archive = S3Archive(s3.get_client(), bucket)
-    archive.put(day_file, snapshot_key("users", DAY), file_digest(day_file))
-    archive.put(day_file, snapshot_key("users", date(2026, 2, 4)), file_digest(day_file))
-    smaller = tmp_path / "smaller.json"
+    archive.put(day_file, KEY, file_digest(day_file))
+    archive.put(day_file, SourceLayout().keys(date(2026, 2, 4)).records, file_digest(day_file))
+    smaller = tmp_path / "smaller.jsonl"
     with SnapshotWriter(smaller) as writer:
         writer.write([{"id": 1}])
 
-    archive.put(smaller, snapshot_key("users", DAY), file_digest(smaller))
+    archive.put(smaller, KEY, file_digest(smaller))
 
     listed = s3.get_client().list_objects_v2(Bucket=bucket)["Contents"]
     assert sorted((o["Key"], o["Size"]) for o in listed) == [
-        ("users/dt=2026-02-03/users.json", smaller.stat().st_size),
-        ("users/dt=2026-02-04/users.json", day_file.stat().st_size),
+        ("users/dt=2026-02-03/users.jsonl", smaller.stat().st_size),
+        ("users/dt=2026-02-04/users.jsonl", day_file.stat().st_size),
     ]
 
 
 def test_a_missing_bucket_names_the_setting(s3, day_file):
     archive = S3Archive(s3.get_client(), "no-such-bucket", s3.endpoint_url)
     with pytest.raises(ArchiveError, match="S3_BUCKET='no-such-bucket' does not exist"):
-        archive.put(day_file, snapshot_key("users", DAY), file_digest(day_file))
+        archive.put(day_file, KEY, file_digest(day_file))
 
 
 def test_a_missing_object_is_named(s3, bucket):
     archive = S3Archive(s3.get_client(), bucket)
-    with pytest.raises(ArchiveError, match=f"s3://{bucket}/users/dt=2026-02-03/users.json"):
-        archive.stat(snapshot_key("users", DAY))
+    with pytest.raises(MissingObjectError, match=f"s3://{bucket}/users/dt=2026-02-03/users.jsonl"):
+        archive.stat(KEY)
 
 
 def test_an_object_changed_after_archiving_fails_verification(s3, bucket, day_file):
     archive = S3Archive(s3.get_client(), bucket)
-    key = snapshot_key("users", DAY)
+    key = KEY
     stored = archive.put(day_file, key, file_digest(day_file))
     tampered = day_file.read_bytes().replace(b"@example.test", b"@evil.test__")
     s3.get_client().put_object(Bucket=bucket, Key=key, Body=tampered)
@@ -104,19 +100,21 @@ def test_an_object_changed_after_archiving_fails_verification(s3, bucket, day_fi
 
 def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):
     archive = LocalArchive(tmp_path / "archive")
-    key = snapshot_key("users", DAY)
+    key = KEY
 
     stored = archive.put(day_file, key, file_digest(day_file))
 
-    assert Path(stored.uri) == tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.json"
+    assert Path(stored.uri) == tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.jsonl"
     assert read_back(archive, key) == api_users
+    with pytest.raises(MissingObjectError, match="does not exist in the local archive"):
+        archive.stat(SourceLayout().keys(date(2026, 2, 4)).records)
 
 
 def test_gzip_archive_stores_dot_gz_and_reads_back_the_same_records(
     s3, bucket, day_file, api_users
 ):
     archive = GzipArchive(S3Archive(s3.get_client(), bucket))
-    key = snapshot_key("users", DAY)
+    key = KEY
 
     stored = archive.put(day_file, key, file_digest(day_file))
 

@@ -12,6 +12,7 @@ from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from users_pipeline import defs
 from users_pipeline.days import utc_today
+from users_pipeline.layout import SourceLayout
 from users_pipeline.resources import start_embedded_postgres
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, FixedClock
 
@@ -101,7 +102,7 @@ def test_quickstart_runs_on_embedded_defaults(tmp_path, gorest):
     result = materialize(tmp_path, day, USERS_API_URL=gorest.url)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    archived = tmp_path / ".data" / "archive" / "users" / f"dt={day}" / "users.json"
+    archived = tmp_path / ".data" / "archive" / SourceLayout().keys(day).records
     assert archived.is_file()
     server = start_embedded_postgres(tmp_path / ".data" / "postgres")
     try:

@@ -5,9 +5,10 @@ from itertools import count
 
 import pytest
 
-from users_pipeline.records import MAX_ID, SnapshotValidator
+from users_pipeline.records import SnapshotValidator
 from users_pipeline.snapshot import CrawlAudit
 from users_pipeline.users_api import Page
+from users_pipeline.users_contract import USERS_CONTRACT
 
 PAGE_SIZE = 3
 MISSING = object()  # the record has no "id" field at all
@@ -21,7 +22,7 @@ INVALID_IDS = [
     pytest.param(MISSING, id="missing"),
     pytest.param(0, id="zero"),
     pytest.param(-7000001, id="negative"),
-    pytest.param(MAX_ID + 1, id="above-bigint"),
+    pytest.param(2**63, id="above-bigint"),
     pytest.param([7000001], id="list"),
 ]
 
@@ -34,8 +35,8 @@ def user(user_id: object) -> dict:
 
 def crawl(pages: list[list[dict]]) -> tuple[CrawlAudit, list[tuple[int, str]]]:
     """Audit and validate `pages` as one crawl; the rejects as (record number, reason)."""
-    audit = CrawlAudit(page_size=PAGE_SIZE)
-    validator = SnapshotValidator()
+    audit = CrawlAudit(page_size=PAGE_SIZE, key=USERS_CONTRACT.key)
+    validator = SnapshotValidator(USERS_CONTRACT)
     rejects: list[tuple[int, str]] = []
     total = sum(map(len, pages))
     for number, records in enumerate(pages, start=1):
@@ -48,7 +49,7 @@ def crawl(pages: list[list[dict]]) -> tuple[CrawlAudit, list[tuple[int, str]]]:
 def id_reason(user_id: object) -> str:
     if user_id is MISSING:
         return "missing field(s) id"
-    return f"id {user_id!r} is not a positive 64-bit integer"
+    return "id is null" if user_id is None else f"id {user_id!r} is not a positive 64-bit integer"
 
 
 @pytest.mark.parametrize("bad_id", INVALID_IDS)

@@ -12,6 +12,7 @@ from dagster import DagsterInstance, build_schedule_context
 from users_pipeline import defs
 from users_pipeline.assets import pg_users_table, s3_users_object
 from users_pipeline.days import DEFAULT_FIRST_DAY, FirstDayError, first_day
+from users_pipeline.layout import SourceLayout
 from users_pipeline_tests.conftest import DAY, FixedClock
 from users_pipeline_tests.test_pipeline import expected_rows, run, table_rows
 
@@ -64,7 +65,7 @@ def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg,
 def test_archiving_a_day_never_fetched_says_where_past_days_come_from(resources, tmp_path):
     result = run(resources, assets=[s3_users_object], day=DAY, today=LATER, raise_on_error=False)
 
-    manifest = tmp_path / "data" / "raw" / f"dt={DAY}" / "manifest.json"
+    manifest = SourceLayout().day_files(tmp_path / "data", DAY).manifest
     assert step_failure(result) == FAILURE + (
         f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
         " a day's snapshot on that day only; a day already archived loads with pg_users_table"

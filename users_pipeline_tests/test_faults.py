@@ -11,16 +11,16 @@ import psycopg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.archive import ArchiveError, S3Archive, snapshot_key
+from users_pipeline.archive import ArchiveError, S3Archive
+from users_pipeline.gorest_server import Faults, generate_users
 from users_pipeline.resources import ArchiveResource, UsersApiResource
 from users_pipeline.snapshot_file import file_digest
 from users_pipeline.warehouse import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
-from users_pipeline_tests.gorest_server import Faults, generate_users
 from users_pipeline_tests.s3_fault_proxy import S3FaultProxy
 from users_pipeline_tests.test_config import failure_messages
-from users_pipeline_tests.test_pipeline import run, table_rows
+from users_pipeline_tests.test_pipeline import LAYOUT, run, table_rows
 from users_pipeline_tests.test_warehouse import contents, load, rows
 
 pytestmark = pytest.mark.faults
@@ -216,7 +216,7 @@ def test_api_faults_fail_the_day_and_write_nothing(
 
     assert not result.success
     assert expected in failure_messages(result)
-    assert not (tmp_path / "data" / "raw" / f"dt={RUN_DAY}" / "users.json").exists()
+    assert not LAYOUT.day_files(tmp_path / "data", RUN_DAY).records.exists()
     assert s3.get_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is None
 
@@ -280,12 +280,12 @@ def test_access_denied_on_the_bucket_fails_the_run_before_any_fetch(
 def test_a_multipart_upload_failing_half_way_leaves_the_previous_object(
     s3, s3_endpoint, bucket, tmp_path
 ):
-    key = snapshot_key("users", RUN_DAY)
-    previous = tmp_path / "previous.json"
-    previous.write_bytes(b'[\n{"id": 1}\n]\n')
+    key = LAYOUT.keys(RUN_DAY).records
+    previous = tmp_path / "previous.jsonl"
+    previous.write_bytes(b'{"id": 1}\n')
     S3Archive(s3.get_client(), bucket).put(previous, key, file_digest(previous))
-    large = tmp_path / "large.json"  # 12 MiB: two parts of boto3's default 8 MiB
-    large.write_bytes(b"[\n" + b'{"id": 1, "pad": "' + b"x" * (12 << 20) + b'"}\n]\n')
+    large = tmp_path / "large.jsonl"  # 12 MiB: two parts of boto3's default 8 MiB
+    large.write_bytes(b'{"id": 1, "pad": "' + b"x" * (12 << 20) + b'"}\n')
     fail_part_two = lambda method, path: (  # noqa: E731
         (500, "InternalError") if method == "PUT" and "partNumber=2" in path else None
     )

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from users_pipeline_tests.gorest_server import Faults, GoRestServer, generate_users
+from users_pipeline.gorest_server import Faults, GoRestServer, generate_users
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The installed console command, run outside the repository: the offline quickstart must work
+# from any directory.
+GOREST_COMMAND = str(Path(sys.executable).with_name("users-pipeline-gorest"))
 
 
 @pytest.fixture(scope="module")
@@ -282,10 +284,10 @@ def test_stop_cuts_off_keep_alive_clients(users: list[dict], session: requests.S
         session.get(server.url)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "users_pipeline_tests.gorest_server", *args],
-        cwd=PROJECT_ROOT,
+        [GOREST_COMMAND, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=30,
@@ -305,23 +307,25 @@ sys.exit(len(users) + 7)
 """
 
 
-def test_cli_runs_a_command_against_the_server_and_returns_its_exit_code() -> None:
-    result = run_cli("--users", "12", "--token", "t0k", "--", sys.executable, "-c", FETCH_PAGE_1)
+def test_cli_runs_a_command_against_the_server_and_returns_its_exit_code(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path, "--users", "12", "--token", "t0k", "--", sys.executable, "-c", FETCH_PAGE_1
+    )
     assert result.returncode == 17, result.stderr
     assert result.stdout == "Zoë Ó Briain\n"
     assert "serving 12 users at http://127.0.0.1:" in result.stderr
 
 
-def test_cli_reports_a_missing_command() -> None:
-    result = run_cli("--users", "1", "--", "no-such-command-for-gorest-tests")
+def test_cli_reports_a_missing_command(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "--users", "1", "--", "no-such-command-for-gorest-tests")
     assert result.returncode == 127
     assert "command not found" in result.stderr
 
 
-def test_cli_serves_until_sigterm(session: requests.Session) -> None:
+def test_module_serves_until_sigterm(tmp_path: Path, session: requests.Session) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "users_pipeline_tests.gorest_server", "--users", "5"],
-        cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "users_pipeline.gorest_server", "--users", "5"],
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -8,12 +8,13 @@ import psycopg
 import pytest
 from dagster import materialize
 
-from users_pipeline.archive import snapshot_key
 from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
+from users_pipeline.layout import SourceLayout
 from users_pipeline.resources import ArchiveResource, UsersApiResource
 from users_pipeline_tests.conftest import DAY, FixedClock
 
 ASSETS = [raw_users_json, s3_users_object, pg_users_table]
+LAYOUT = SourceLayout()  # the users source under the default prefix, as the resources use it
 
 
 RELOAD = {"ops": {"pg_users_table": {"config": {"reload": True}}}}
@@ -43,10 +44,15 @@ def table_rows(pg: psycopg.Connection, users_table: str) -> list[tuple]:
     ).fetchall()
 
 
+def json_lines(data: bytes) -> list:
+    return [json.loads(line) for line in data.splitlines()]
+
+
 def archived_users(resources: dict, day=DAY) -> list[dict]:
     archive = resources["archive"]
-    body = archive.s3.get_client().get_object(Bucket=archive.bucket, Key=snapshot_key("users", day))
-    return json.loads(body["Body"].read())
+    key = LAYOUT.keys(day).records
+    body = archive.s3.get_client().get_object(Bucket=archive.bucket, Key=key)
+    return json_lines(body["Body"].read())
 
 
 def expected_rows(users: list[dict], day=DAY) -> list[tuple]:
@@ -67,7 +73,7 @@ def test_full_graph_loads_every_page_into_s3_and_postgres(resources, gorest, pg,
     assert raw["pages"] == 28
     archived = metadata(result, "s3_users_object")
     assert (
-        archived["dagster/uri"] == f"s3://{resources['archive'].bucket}/users/dt={DAY}/users.json"
+        archived["dagster/uri"] == f"s3://{resources['archive'].bucket}/users/dt={DAY}/users.jsonl"
     )
     assert archived["sha256"] == raw["sha256"]
     loaded = metadata(result, "pg_users_table")
@@ -173,7 +179,7 @@ def test_unauthorized_api_fails_before_writing_anything(
     message = failure.event_specific_data.error.message
     assert "401" in message and "USERS_API_TOKEN" in message
     assert "wrong-secret-token" not in str(result.all_events)
-    day_dir = tmp_path / "data" / "raw" / f"dt={DAY + timedelta(days=1)}"
+    day_dir = LAYOUT.day_files(tmp_path / "data", DAY + timedelta(days=1)).folder
     assert [path.name for path in day_dir.iterdir()] == [".lock"]  # no day file, no manifest
     assert table_rows(pg, users_table) == loaded_before
 
@@ -184,5 +190,5 @@ def test_a_gzip_archive_runs_the_same_graph(resources, gorest, pg, users_table):
 
     result = run(resources)
 
-    assert metadata(result, "s3_users_object")["dagster/uri"].endswith("users.json.gz")
+    assert metadata(result, "s3_users_object")["dagster/uri"].endswith("users.jsonl.gz")
     assert table_rows(pg, users_table) == expected_rows(gorest.users)

@@ -7,15 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from users_pipeline.archive import snapshot_key
 from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
+from users_pipeline.gorest_server import Faults
 from users_pipeline.resources import UsersApiResource
 from users_pipeline_tests.conftest import DAY
-from users_pipeline_tests.gorest_server import Faults
 from users_pipeline_tests.test_pipeline import (
+    LAYOUT,
     RELOAD,
     archived_users,
     expected_rows,
+    json_lines,
     metadata,
     run,
     table_rows,
@@ -170,10 +171,8 @@ def test_invalid_records_are_quarantined_and_the_rest_loads(resources, gorest, p
         f"SELECT record_number, reason FROM {users_table}_rejects ORDER BY 1"
     ).fetchall()
     assert [number for number, _ in rejects] == [1, 6, 10, 13]
-    assert "is not an email address" in rejects[0][1]
-    archived_rejects = json.loads(
-        archived_object(resources, snapshot_key("users/rejects", DAY, "rejects.json"))
-    )
+    assert "email 'not-an-email' does not match" in rejects[0][1]
+    archived_rejects = json_lines(archived_object(resources, LAYOUT.keys(DAY).rejects))
     assert [r["record"] for r in archived_rejects] == [gorest.users[i] for i in bad]
     assert archived_users(resources)[3]["created_at"] == "2026-06-01T00:00:00Z"
 
@@ -192,10 +191,8 @@ def test_an_invalid_id_on_pages_far_apart_is_quarantined_not_taken_for_a_shift(
             del gorest.users[index]["id"]
         else:
             gorest.users[index]["id"] = bad_id
-    reason = (
-        "missing field(s) id"
-        if bad_id == "missing"
-        else f"id {bad_id!r} is not a positive 64-bit integer"
+    reason = {"missing": "missing field(s) id", None: "id is null"}.get(
+        bad_id, f"id {bad_id!r} is not a positive 64-bit integer"
     )
 
     result = run(resources)
@@ -205,9 +202,7 @@ def test_an_invalid_id_on_pages_far_apart_is_quarantined_not_taken_for_a_shift(
     raw = metadata(result, "raw_users_json")
     assert (raw["crawl_attempts"], raw["rejected_records"]) == (1, len(FAR_APART))
     expected_rejects = [(index + 1, reason) for index in FAR_APART]
-    fetched_rejects = json.loads(
-        archived_object(resources, snapshot_key("users/rejects", DAY, "rejects.json"))
-    )
+    fetched_rejects = json_lines(archived_object(resources, LAYOUT.keys(DAY).rejects))
     assert [(r["record_number"], r["reason"]) for r in fetched_rejects] == expected_rejects
     loaded_rejects = pg.execute(
         f"SELECT record_number, reason FROM {users_table}_rejects ORDER BY 1"
@@ -283,7 +278,7 @@ def test_the_manifest_describes_the_day_without_secrets(resources, gorest):
 
     run(resources)
 
-    raw = archived_object(resources, snapshot_key("users", DAY, "manifest.json"))
+    raw = archived_object(resources, LAYOUT.keys(DAY).manifest)
     manifest = json.loads(raw)
     assert manifest["source_url"] == gorest.url
     assert manifest["records"] == manifest["valid_records"] == 2751
@@ -297,7 +292,7 @@ def test_a_tampered_archive_object_is_not_loaded(resources, pg, users_table):
     run(resources)
     before = table_rows(pg, users_table)
     archive = resources["archive"]
-    key = snapshot_key("users", DAY)
+    key = LAYOUT.keys(DAY).records
     body = archived_object(resources, key).replace(b'"active"', b'"inactive"')
     archive.s3.get_client().put_object(Bucket=archive.bucket, Key=key, Body=body)
 
@@ -334,7 +329,7 @@ def test_backfill_from_the_archive_in_any_order_matches_the_daily_runs(
 
 def test_a_day_file_changed_after_its_manifest_is_not_archived(resources, s3, bucket, tmp_path):
     run(resources, assets=[raw_users_json])
-    day_file = tmp_path / "data" / "raw" / f"dt={DAY}" / "users.json"
+    day_file = LAYOUT.day_files(tmp_path / "data", DAY).records
     day_file.write_bytes(day_file.read_bytes().replace(b'"active"', b'"banned"', 1))
 
     result = run(resources, assets=[s3_users_object], raise_on_error=False)

@@ -34,9 +34,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy.engine import make_url
 
 from users_pipeline.days import utc_today
+from users_pipeline.gorest_server import GoRestServer, generate_users
+from users_pipeline.layout import SourceLayout
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 from users_pipeline_tests.dagster_ui import CHROMIUM, DagsterDev, chromium, graph_links, wait_for
-from users_pipeline_tests.gorest_server import GoRestServer, generate_users
 
 pytestmark = pytest.mark.ui
 # The UI renders live data with a lag on a busy 2-core machine: 5 s (Playwright's default) is
@@ -222,8 +223,9 @@ def metadata(run: dict[str, Any], asset: str) -> dict[str, Any]:
 
 
 def archived_users(deployment: Deployment, day: date) -> list[dict]:
-    key = f"users/dt={day.isoformat()}/users.json"
-    return json.loads(deployment.s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read())
+    key = SourceLayout().keys(day).records
+    body = deployment.s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read()
+    return [json.loads(line) for line in body.splitlines()]
 
 
 def test_the_asset_graph_shows_the_three_assets_and_their_links(

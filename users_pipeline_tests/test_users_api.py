@@ -4,8 +4,8 @@ import socket
 
 import pytest
 
+from users_pipeline.gorest_server import Faults, GoRestServer
 from users_pipeline.users_api import UsersApiClient, UsersApiError, redact_url
-from users_pipeline_tests.gorest_server import Faults, GoRestServer
 
 
 def crawl(client: UsersApiClient) -> list[dict]:

@@ -6,20 +6,22 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from users_pipeline.records import Reject, UserRow
+from users_pipeline.contract import Field, RecordContract, Row
+from users_pipeline.records import Reject
+from users_pipeline.users_contract import USERS_CONTRACT
 from users_pipeline.warehouse import (
     DayLoad,
     TableName,
     WarehouseConfigError,
     already_loaded,
-    ensure_users_table,
+    ensure_table,
     load_snapshot,
 )
 
 DAY = date(2026, 3, 1)
 
 
-def rows(count: int, status: str = "active") -> list[UserRow]:
+def rows(count: int, status: str = "active") -> list[Row]:
     return [
         (7000000 + i, f"User {i}", f"user{i}@example.test", "female", status) for i in range(count)
     ]
@@ -33,9 +35,8 @@ def table(users_table: str) -> TableName:
 def load(conn, table, day_rows, day=DAY, complete=True, rejects=()):
     """Load rows as one batch (or a generator of batches) for `day`."""
     batches = [day_rows] if isinstance(day_rows, list) else day_rows
-    return load_snapshot(
-        conn, table, batches, DayLoad(day, complete, "s3://b/k", "0" * 64), list(rejects)
-    )
+    day_load = DayLoad(day, complete, "s3://b/k", "0" * 64)
+    return load_snapshot(conn, table, USERS_CONTRACT, batches, day_load, list(rejects))
 
 
 def contents(pg: psycopg.Connection, table: TableName) -> list[tuple]:
@@ -107,12 +108,14 @@ def test_any_text_loads_byte_for_byte(postgres_url, pg, table):
         for i, text in enumerate(AWKWARD_TEXT)
     ]
     tool = 'tool "x" \\ y, z'
+    fields = [f for f in USERS_CONTRACT.fields if f.type != "constant"]
+    contract = RecordContract((*fields, Field("inserted_from", "constant", value=tool)))
     changed = [(*row[:4], row[4] + "!") for row in awkward]
     with psycopg.connect(postgres_url) as conn:
         # Into the empty table one text per batch (each formatted alone: in C where JSON's
         # escapes allow, in Python where not), then through the staging table all together.
         batches = [plain, *([row] for row in awkward)]
-        load_snapshot(conn, table, batches, DayLoad(DAY, True, "u", "0" * 64), [], tool)
+        load_snapshot(conn, table, contract, batches, DayLoad(DAY, True, "u", "0" * 64), [])
         first = contents(pg, table)
         load(conn, table, iter([plain, changed]), day=DAY + timedelta(days=1))
     assert first == [(*row, tool, DAY, None) for row in plain + awkward]
@@ -183,7 +186,7 @@ def test_table_names_that_are_not_identifiers_are_refused(name: str):
 def test_schema_qualified_names_create_the_schema(postgres_url, pg, users_table):
     table = TableName.parse(users_table)
     with psycopg.connect(postgres_url) as conn:
-        ensure_users_table(conn, table)
+        ensure_table(conn, table, USERS_CONTRACT)
         conn.commit()
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone()[0] is not None
 
@@ -228,7 +231,7 @@ def test_rejects_are_quarantined_once_per_day(postgres_url, pg, table):
     assert stored == [(DAY, 2, "9", bad.reason, '{"id":9,"email":"x","n":"\\u0000"}')]
 
 
-def random_history(days: int, seed: int) -> list[tuple[date, list[UserRow], bool]]:
+def random_history(days: int, seed: int) -> list[tuple[date, list[Row], bool]]:
     """Days where users come, go, change and return, and some crawls are incomplete."""
     rng = random.Random(seed)
     pool = rows(40)

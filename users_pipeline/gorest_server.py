@@ -3,7 +3,9 @@
 Tests and the README's offline quickstart need GoRest's exact behaviour (pagination headers, the
 silent `per_page` cap, a rate limit whose reset is in seconds, JSON errors) without internet, and
 tests also need failures GoRest will not produce on demand: 5xx, 429, HTML bodies, dropped
-connections, slow responses. Standard library only, so it runs anywhere the tests run.
+connections, slow responses. It ships in the package as the `users-pipeline-gorest` command (also
+`python -m users_pipeline.gorest_server`), so the offline quickstart runs from any directory or
+wheel; standard library only, so serving adds no dependency to the pipeline's.
 """
 
 from __future__ import annotations
@@ -425,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         split = args.index("--")
         args, command = args[:split], args[split + 1 :]
     parser = argparse.ArgumentParser(
-        prog="python -m users_pipeline_tests.gorest_server",
+        prog="users-pipeline-gorest",
         description="GoRest-compatible users API on 127.0.0.1, optionally around a command.",
         epilog="With `-- COMMAND ...`, runs COMMAND with USERS_API_URL (and USERS_API_TOKEN) set"
         " and exits with its exit code.",
@@ -472,7 +474,7 @@ def _run_command(command: list[str], url: str, token: str | None) -> int:
     try:
         returncode = subprocess.run(command, env=env).returncode
     except FileNotFoundError:
-        print(f"gorest_server: command not found: {command[0]}", file=sys.stderr)
+        print(f"users-pipeline-gorest: command not found: {command[0]}", file=sys.stderr)
         return 127
     # Like a shell: a command killed by signal N exits 128 + N.
     return returncode if returncode >= 0 else 128 - returncode

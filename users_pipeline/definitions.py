@@ -34,7 +34,12 @@ from users_pipeline.resources import (
     PostgresResource,
     UsersApiResource,
 )
-from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE
+from users_pipeline.users_api import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_USERS_API_URL,
+    MAX_PAGE_SIZE,
+)
 
 
 def _env(*names: str, default: object = None) -> object:
@@ -58,9 +63,9 @@ def build_resources() -> dict[str, object]:
             url=_env("USERS_API_URL", "API_USERS", default=DEFAULT_USERS_API_URL),
             token=_env("USERS_API_TOKEN"),
             page_size=_env_int("USERS_API_PAGE_SIZE", MAX_PAGE_SIZE),
-            max_attempts=_env_int("USERS_API_MAX_ATTEMPTS", 5),
+            max_attempts=_env_int("USERS_API_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS),
             concurrency=_env_int("USERS_API_CONCURRENCY"),
-            max_page_bytes=_env_int("USERS_API_MAX_PAGE_BYTES", 16 * 1024 * 1024),
+            max_page_bytes=_env_int("USERS_API_MAX_PAGE_BYTES", DEFAULT_MAX_PAGE_BYTES),
         ),
         "data_dir": DataDirResource(path=str(data_dir)),
         "archive": ArchiveResource(

@@ -23,7 +23,13 @@ from users_pipeline.archive import Archive, GzipArchive, LocalArchive, S3Archive
 from users_pipeline.days import utc_today
 from users_pipeline.errors import PipelineError
 from users_pipeline.layout import DEFAULT_SOURCE, DayFiles, SourceLayout
-from users_pipeline.users_api import DEFAULT_USERS_API_URL, MAX_PAGE_SIZE, UsersApiClient
+from users_pipeline.users_api import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_PAGE_BYTES,
+    DEFAULT_USERS_API_URL,
+    MAX_PAGE_SIZE,
+    UsersApiClient,
+)
 from users_pipeline.warehouse import TableName
 
 
@@ -52,10 +58,12 @@ class UsersApiResource(ConfigurableResource):
     token: str | None = Field(default=None, description="USERS_API_TOKEN: optional bearer token")
     page_size: int = Field(default=MAX_PAGE_SIZE, description="USERS_API_PAGE_SIZE: at most 100")
     timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
-    max_attempts: int = Field(default=5, description="USERS_API_MAX_ATTEMPTS: tries per page")
+    max_attempts: int = Field(
+        default=DEFAULT_MAX_ATTEMPTS, description="USERS_API_MAX_ATTEMPTS: tries per page"
+    )
     backoff_seconds: float = Field(default=1.0, description="First retry wait; doubles each time")
     max_page_bytes: int = Field(
-        default=16 * 1024 * 1024, description="USERS_API_MAX_PAGE_BYTES: larger bodies fail"
+        default=DEFAULT_MAX_PAGE_BYTES, description="USERS_API_MAX_PAGE_BYTES: larger bodies fail"
     )
     concurrency: int | None = Field(
         default=None, description="USERS_API_CONCURRENCY: pages in flight; unset = from rate limit"

@@ -53,8 +53,7 @@ class CrawlAudit:
         self.records += len(page.records)
         if page.limit is not None and page.limit != self.page_size:
             self.unexpected_limits.add(page.limit)
-        last = page.page_count is None or page.number >= page.page_count
-        if not last and len(page.records) < self.page_size:
+        if not page.is_last(self.page_size) and len(page.records) < self.page_size:
             self.short_pages.append(page.number)
         if len(page.records) > self.page_size:
             self.oversized_pages.append(page.number)

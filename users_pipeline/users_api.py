@@ -25,6 +25,8 @@ from users_pipeline.errors import PipelineError
 
 DEFAULT_USERS_API_URL = "https://gorest.co.in/public/v2/users"
 MAX_PAGE_SIZE = 100
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024
 MAX_CONCURRENCY = 16
 DEFAULT_CONCURRENCY = 4
 RATE_LIMIT_UNKNOWN = 100_000  # a stated limit this high means "no real limit"
@@ -65,6 +67,13 @@ class Page:
     page_count: int | None
     limit: int | None
 
+    def is_last(self, page_size: int) -> bool:
+        """The one rule for the end of a list: the number reaches `X-Pagination-Pages`, or, for
+        an API that does not send it, the page is short (fewer records than its limit)."""
+        if self.page_count is not None:
+            return self.number >= self.page_count
+        return len(self.records) < (self.limit or page_size)
+
 
 @dataclass
 class CrawlStats:
@@ -102,11 +111,11 @@ class UsersApiClient:
         token: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
         timeout_seconds: float = 30.0,
-        max_attempts: int = 5,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 60.0,
         concurrency: int | None = None,
-        max_page_bytes: int = 16 * 1024 * 1024,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -176,12 +185,7 @@ class UsersApiClient:
         return max(1, min(MAX_CONCURRENCY, self._rate_limit // 30))
 
     def _pages_one_by_one(self, page: Page) -> Iterator[Page]:
-        while True:
-            if page.page_count is not None:
-                if page.number >= page.page_count:
-                    return
-            elif len(page.records) < (page.limit or self.page_size):
-                return
+        while not page.is_last(self.page_size):
             page = self.fetch_page(page.number + 1)
             yield page
 

@@ -54,6 +54,10 @@ daily_partitions = DailyPartitionsDefinition(
 )
 
 
+# What the three assets share: the same days, in the same group.
+DAILY_IN_GROUP = {"partitions_def": daily_partitions, "group_name": GROUP}
+
+
 def partition_day(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
@@ -79,8 +83,7 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
     schema = column_schema(contract)
 
     @asset(
-        partitions_def=daily_partitions,
-        group_name=GROUP,
+        **DAILY_IN_GROUP,
         kinds={"python", "json"},
         description=(
             "Every page of the users API for the day as one JSON Lines file in the data dir,"
@@ -132,8 +135,7 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
         return fetch_report(snapshot, client.stats, uri, seconds, config.max_reject_share)
 
     @asset(
-        partitions_def=daily_partitions,
-        group_name=GROUP,
+        **DAILY_IN_GROUP,
         kinds={"s3"},
         deps=[raw_users_json],
         description=(
@@ -175,8 +177,7 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
         )
 
     @asset(
-        partitions_def=daily_partitions,
-        group_name=GROUP,
+        **DAILY_IN_GROUP,
         kinds={"postgres"},
         deps=[s3_users_object],
         description=(

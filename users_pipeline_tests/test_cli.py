@@ -3,18 +3,16 @@
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import AssetKey, DagsterInstance, build_schedule_context
 
-from users_pipeline import defs
 from users_pipeline.days import utc_today
 from users_pipeline.layout import SourceLayout
 from users_pipeline.resources import start_embedded_postgres
-from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, FixedClock
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 
 pytestmark = pytest.mark.cli
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -118,28 +116,3 @@ def test_a_bad_setting_fails_with_one_line_naming_it(tmp_path, gorest):
     assert result.returncode != 0
     assert "USERS_TABLE='users; DROP TABLE x' is not a table name" in result.stdout + result.stderr
     assert gorest.requests == []  # failed before any fetch
-
-
-def test_the_daily_schedule_targets_all_three_assets_for_that_day():
-    schedule = defs.get_schedule_def("users_daily_schedule")
-    tick = datetime(2026, 11, 24, 0, 15, tzinfo=timezone.utc)
-
-    with (
-        DagsterInstance.local_temp() as instance,
-        build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=tick,
-            repository_def=defs.get_repository_def(),
-            resources={"clock": FixedClock(day="2026-11-24")},
-        ) as context,
-    ):
-        (request,) = schedule.evaluate_tick(context).run_requests
-
-    assert request.partition_key == "2026-11-24"
-    job = defs.resolve_job_def(schedule.job_name)
-    assert job.asset_layer.executable_asset_keys == {
-        AssetKey("raw_users_json"),
-        AssetKey("s3_users_object"),
-        AssetKey("pg_users_table"),
-    }
-    assert schedule.default_status.value == "RUNNING"

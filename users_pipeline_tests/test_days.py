@@ -7,7 +7,7 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from dagster import DagsterInstance, build_schedule_context
+from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from users_pipeline import defs
 from users_pipeline.assets import pg_users_table, s3_users_object
@@ -85,6 +85,22 @@ def evaluate_schedule(tick: datetime, today: date):
         ) as context,
     ):
         return schedule.evaluate_tick(context)
+
+
+def test_the_daily_schedule_targets_all_three_assets_for_the_day_of_its_tick():
+    (request,) = evaluate_schedule(
+        datetime(2026, 11, 24, 0, 15, tzinfo=timezone.utc), today=date(2026, 11, 24)
+    ).run_requests
+
+    assert request.partition_key == "2026-11-24"
+    schedule = defs.get_schedule_def("users_daily_schedule")
+    job = defs.resolve_job_def(schedule.job_name)
+    assert job.asset_layer.executable_asset_keys == {
+        AssetKey("raw_users_json"),
+        AssetKey("s3_users_object"),
+        AssetKey("pg_users_table"),
+    }
+    assert schedule.default_status.value == "RUNNING"
 
 
 def test_a_tick_late_enough_to_fall_on_the_next_day_is_skipped():

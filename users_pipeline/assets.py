@@ -8,6 +8,7 @@ The assets are built for a record contract: everything about the record comes fr
 
 import os
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from dagster import (
@@ -34,16 +35,10 @@ from users_pipeline.reports import (
     progress_logger,
 )
 from users_pipeline.resources import (
-    ArchiveResource,
-    ClockResource,
-    DataDirResource,
-    PostgresResource,
-    UsersApiResource,
     failure_on_pipeline_error,
 )
 from users_pipeline.snapshot import DaySnapshot, day_lock, take_snapshot
 from users_pipeline.snapshot_file import FileDigest, file_digest
-from users_pipeline.users_contract import USERS_CONTRACT
 
 GROUP = "users"
 
@@ -52,10 +47,6 @@ daily_partitions = DailyPartitionsDefinition(
     start_date=first_day(os.environ.get(FIRST_DAY_SETTING), utc_today()).isoformat(),
     end_offset=1,
 )
-
-
-# What the three assets share: the same days, in the same group.
-DAILY_IN_GROUP = {"partitions_def": daily_partitions, "group_name": GROUP}
 
 
 def partition_day(context: AssetExecutionContext) -> date:
@@ -78,46 +69,69 @@ class LoadConfig(Config):
     )
 
 
-def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
-    """`raw_users_json` -> `s3_users_object` -> `pg_users_table` for records of `contract`."""
+@dataclass(frozen=True)
+class SourceNames:
+    """What one source's definitions are called: its assets are `raw_<name>_json`,
+    `s3_<name>_object` and `pg_<name>_table`, and it reads its own three resources."""
+
+    name: str = "users"
+    api: str = "users_api"
+    archive: str = "archive"
+    postgres: str = "postgres"
+
+    @property
+    def raw(self) -> str:
+        return f"raw_{self.name}_json"
+
+    @property
+    def archived(self) -> str:
+        return f"s3_{self.name}_object"
+
+    @property
+    def table(self) -> str:
+        return f"pg_{self.name}_table"
+
+
+def build_assets(
+    contract: RecordContract, source: SourceNames = SourceNames(), group: str = GROUP
+) -> list[AssetsDefinition]:
+    """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`."""
     schema = column_schema(contract)
+    daily = {"partitions_def": daily_partitions, "group_name": group}
 
     @asset(
-        **DAILY_IN_GROUP,
+        **daily,
+        name=source.raw,
         kinds={"python", "json"},
+        required_resource_keys={"clock", "data_dir", source.api},
         description=(
-            "Every page of the users API for the day as one JSON Lines file in the data dir,"
-            " with its rejects and a manifest proving the crawl complete."
+            f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
+            " dir, with its rejects and a manifest proving the crawl complete."
         ),
         check_specs=[
             AssetCheckSpec(
                 "crawl_is_complete",
-                asset="raw_users_json",
+                asset=source.raw,
                 blocking=True,
-                description="Every user exactly once: count equals X-Pagination-Total at start"
+                description="Every record exactly once: count equals X-Pagination-Total at start"
                 " and end, no valid id on two pages, no short page before the last, page size as"
                 " asked.",
             ),
             AssetCheckSpec(
                 "rejects_within_limit",
-                asset="raw_users_json",
+                asset=source.raw,
                 blocking=True,
                 description="Invalid records are at most max_reject_share of the day (1%).",
             ),
         ],
     )
     @failure_on_pipeline_error()
-    def raw_users_json(
-        context: AssetExecutionContext,
-        config: SnapshotConfig,
-        clock: ClockResource,
-        users_api: UsersApiResource,
-        data_dir: DataDirResource,
-    ) -> MaterializeResult:
-        check_fetchable(partition_day(context), clock.today())
-        files = data_dir.day_files(partition_day(context))
+    def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
+        resources = context.resources
+        check_fetchable(partition_day(context), resources.clock.today())
+        files = resources.data_dir.day_files(partition_day(context), source.name)
         started = time.monotonic()
-        with users_api.get_client() as client:
+        with getattr(resources, source.api).get_client() as client:
             context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")
             snapshot = take_snapshot(
                 client,
@@ -135,26 +149,27 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
         return fetch_report(snapshot, client.stats, uri, seconds, config.max_reject_share)
 
     @asset(
-        **DAILY_IN_GROUP,
+        **daily,
+        name=source.archived,
         kinds={"s3"},
-        deps=[raw_users_json],
+        deps=[fetch_day],
+        required_resource_keys={"data_dir", source.archive},
         description=(
-            "The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/users.jsonl, its rejects"
-            " and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
+            f"The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/{source.name}.jsonl, its"
+            " rejects and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
         ),
     )
     @failure_on_pipeline_error()
-    def s3_users_object(
-        context: AssetExecutionContext, data_dir: DataDirResource, archive: ArchiveResource
-    ) -> MaterializeResult:
-        day = partition_day(context)
-        files, keys = data_dir.day_files(day), archive.layout().keys(day)
+    def archive_day(context: AssetExecutionContext) -> MaterializeResult:
+        day, archive = partition_day(context), getattr(context.resources, source.archive)
+        files = context.resources.data_dir.day_files(day, source.name)
+        keys = archive.layout(source.name).keys(day)
         store = archive.get_archive()
         if not files.manifest.is_file():
             raise Failure(
                 f"no snapshot of {day} was taken here ({files.manifest} does not exist):"
-                " raw_users_json takes a day's snapshot on that day only; a day already archived"
-                " loads with pg_users_table alone"
+                f" {source.raw} takes a day's snapshot on that day only; a day already archived"
+                f" loads with {source.table} alone"
             )
         with day_lock(files.folder, shared=True):
             snapshot = DaySnapshot.from_manifest(files.manifest.read_bytes())
@@ -177,12 +192,14 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
         )
 
     @asset(
-        **DAILY_IN_GROUP,
+        **daily,
+        name=source.table,
         kinds={"postgres"},
-        deps=[s3_users_object],
+        deps=[archive_day],
+        required_resource_keys={source.archive, source.postgres},
         description=(
-            "The users table, upserted by id from the day's archived object (never from the API),"
-            " with inserted_from = 'dagster' and soft deletes in deleted_at."
+            f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
+            " object (never from the API), with soft deletes in deleted_at."
         ),
         # Loaded by 03:00 UTC each day, from a run that started after midnight.
         freshness_policy=FreshnessPolicy.cron(
@@ -191,20 +208,17 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
         check_specs=[
             AssetCheckSpec(
                 "rows_match_archive",
-                asset="pg_users_table",
+                asset=source.table,
                 description="Rows loaded and rejected equal the archived manifest's counts.",
             )
         ],
     )
     @failure_on_pipeline_error()
-    def pg_users_table(
-        context: AssetExecutionContext,
-        config: LoadConfig,
-        archive: ArchiveResource,
-        postgres: PostgresResource,
-    ) -> MaterializeResult:
+    def load_day(context: AssetExecutionContext, config: LoadConfig) -> MaterializeResult:
+        archive = getattr(context.resources, source.archive)
+        postgres = getattr(context.resources, source.postgres)
         day, store, table = partition_day(context), archive.get_archive(), postgres.table
-        keys, manifest = archive.layout().find_day(store, day)
+        keys, manifest = archive.layout(source.name).find_day(store, day)
         snapshot = DaySnapshot.from_manifest(manifest)
         archived = ArchivedDay(day, keys, snapshot, store.uri(keys.records))
         if not archived.snapshot.crawl_complete:
@@ -222,7 +236,4 @@ def build_assets(contract: RecordContract) -> list[AssetsDefinition]:
         seconds = time.monotonic() - started
         return load_report(result, snapshot, str(table), archived.uri, schema, first_rows, seconds)
 
-    return [raw_users_json, s3_users_object, pg_users_table]
-
-
-raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT)
+    return [fetch_day, archive_day, load_day]

@@ -162,6 +162,9 @@ class PostgresResource(ConfigurableResource):
     password: str | None = Field(default=None, description="PG_PASS")
     dbname: str | None = Field(default=None, description="PG_DB (libpq's default: the user name)")
     users_table: str = Field(default="users", description="USERS_TABLE: `table` or `schema.table`")
+    table_setting: str = Field(
+        default="USERS_TABLE", description="The variable the table name comes from, for messages"
+    )
     embedded_dir: str = Field(
         default=".data/postgres", description="Data directory of the embedded server"
     )
@@ -171,7 +174,7 @@ class PostgresResource(ConfigurableResource):
 
     @property
     def table(self) -> TableName:
-        return TableName.parse(self.users_table)
+        return TableName.parse(self.users_table, self.table_setting)
 
     @property
     def display_url(self) -> str:
@@ -179,7 +182,7 @@ class PostgresResource(ConfigurableResource):
 
     @failure_on_pipeline_error()
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.table  # noqa: B018 - validates USERS_TABLE before any work
+        self.table  # noqa: B018 - validates the table name before any work
         if self.database_url:
             self._conninfo, self._display_url = parse_database_url(self.database_url)
         elif self.host:

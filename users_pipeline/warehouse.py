@@ -63,6 +63,7 @@ class TableName:
 
     schema: str | None
     name: str
+    setting: str = field(default="USERS_TABLE", compare=False)  # where the name came from
 
     @classmethod
     def parse(cls, text: str, setting: str = "USERS_TABLE") -> TableName:
@@ -72,7 +73,8 @@ class TableName:
                 f"{setting}={text!r} is not a table name: use `table` or `schema.table`"
                 " with letters, digits and underscores"
             )
-        return cls(None, parts[0]) if len(parts) == 1 else cls(parts[0], parts[1])
+        schema, name = (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+        return cls(schema, name, setting)
 
     @property
     def identifier(self) -> sql.Identifier:
@@ -90,7 +92,7 @@ class TableName:
 
     def sibling(self, suffix: str) -> TableName:
         """`users_loads` beside `users`, in the same schema."""
-        return TableName(self.schema, f"{self.name}_{suffix}")
+        return TableName(self.schema, f"{self.name}_{suffix}", self.setting)
 
     def __str__(self) -> str:
         return self.name if self.schema is None else f"{self.schema}.{self.name}"
@@ -217,8 +219,8 @@ def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract)
     existing = _existing_columns(conn, table)
     if key.name not in existing:
         raise WarehouseConfigError(
-            f"USERS_TABLE={table} exists without its key column {key.name}: point USERS_TABLE"
-            " at another table or rename this one; nothing was changed"
+            f"{table.setting}={table} exists without its key column {key.name}: point"
+            f" {table.setting} at another table or rename this one; nothing was changed"
         )
     fits = {
         column.name: _fit(existing[column.name].sql_type, column.sql_type)
@@ -228,7 +230,7 @@ def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract)
     for column in table_columns(contract):
         if column.name in fits and fits[column.name] is None:
             raise WarehouseConfigError(
-                f"USERS_TABLE={table} column {column.name} is {existing[column.name].sql_type},"
+                f"{table.setting}={table} column {column.name} is {existing[column.name].sql_type},"
                 f" but the contract declares {column.sql_type}: change the column or the"
                 " declaration; nothing was changed"
             )
@@ -292,8 +294,8 @@ def _add_key(conn: psycopg.Connection, table: TableName, contract: RecordContrac
             f"{conflicting} ids with differing duplicate rows (e.g. {name} {example})"
         )  # fmt: skip
         raise WarehouseConfigError(
-            f"USERS_TABLE={table} has {problem}: keep one row per {name} (or point USERS_TABLE"
-            " at a new table), then re-run; nothing was changed"
+            f"{table.setting}={table} has {problem}: keep one row per {name} (or point"
+            f" {table.setting} at a new table), then re-run; nothing was changed"
         )
     changes = []
     merge = sql.SQL("DELETE FROM {t} AS a USING {t} AS b WHERE a.{k} = b.{k} AND a.ctid > b.ctid")

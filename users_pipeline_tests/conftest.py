@@ -21,6 +21,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
+from users_pipeline.assets import build_assets
 from users_pipeline.gorest_server import GoRestServer, generate_users
 from users_pipeline.resources import (
     ArchiveResource,
@@ -30,8 +31,11 @@ from users_pipeline.resources import (
     UsersApiResource,
     start_embedded_postgres,
 )
+from users_pipeline.users_contract import USERS_CONTRACT
 
 DAY = date(2026, 6, 1)
+# The users source's assets, as the definitions build them from defs/users/defs.yaml.
+raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT)
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 

@@ -10,10 +10,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from users_pipeline import defs
-from users_pipeline.assets import pg_users_table, s3_users_object
 from users_pipeline.days import DEFAULT_FIRST_DAY, FirstDayError, first_day
 from users_pipeline.layout import SourceLayout
-from users_pipeline_tests.conftest import DAY, FixedClock
+from users_pipeline_tests.conftest import DAY, FixedClock, pg_users_table, s3_users_object
 from users_pipeline_tests.test_pipeline import expected_rows, run, table_rows
 
 LATER = DAY + timedelta(days=1)

@@ -5,6 +5,7 @@ Everything goes over real HTTP with `requests`, the same client library the pipe
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from users_pipeline.gorest_server import Faults, GoRestServer, generate_users
+from users_pipeline.gorest_server import (
+    MAX_DEFAULT_RELATED,
+    Faults,
+    GoRestServer,
+    generate_resources,
+    generate_users,
+)
 
 # The installed console command, run outside the repository: the offline quickstart must work
 # from any directory.
@@ -30,6 +37,19 @@ def users() -> list[dict]:
 @pytest.fixture
 def server(users: list[dict]) -> Iterator[GoRestServer]:
     with GoRestServer([dict(user) for user in users]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def related(users: list[dict]) -> dict[str, list[dict]]:
+    """Posts, comments and todos as the command serves them next to 2751 users."""
+    return generate_resources(users)
+
+
+@pytest.fixture
+def full_server(users: list[dict], related: dict[str, list[dict]]) -> Iterator[GoRestServer]:
+    copies = {name: [dict(record) for record in listed] for name, listed in related.items()}
+    with GoRestServer([dict(user) for user in users], resources=copies) as running:
         yield running
 
 
@@ -162,9 +182,10 @@ def test_any_token_is_accepted_when_none_is_configured(
 def test_unknown_paths_and_methods_get_json_errors(
     server: GoRestServer, session: requests.Session
 ) -> None:
-    missing = session.get(server.url.replace("/users", "/posts"))
-    assert (missing.status_code, missing.json()) == (404, {"message": "Resource not found"})
-    assert missing.headers["Content-Type"] == "application/json; charset=utf-8"
+    for path in ("/albums", "/users/7000001", "/users/posts", ""):
+        missing = session.get(server.url.replace("/users", path))
+        assert (missing.status_code, missing.json()) == (404, {"message": "Resource not found"})
+        assert missing.headers["Content-Type"] == "application/json; charset=utf-8"
     assert session.post(server.url).json()["message"].startswith("Unsupported method")
 
 
@@ -284,6 +305,177 @@ def test_stop_cuts_off_keep_alive_clients(users: list[dict], session: requests.S
         session.get(server.url)
 
 
+RELATED_FIELDS = {
+    "posts": ["id", "user_id", "title", "body"],
+    "comments": ["id", "post_id", "name", "email", "body"],
+    "todos": ["id", "user_id", "title", "due_on", "status"],
+}
+# GoRest's due dates: midnight in India, with milliseconds.
+DUE_ON = re.compile(r"\d{4}-\d{2}-\d{2}T00:00:00\.000\+05:30")
+
+
+def test_generated_lists_look_like_gorest_lists(
+    users: list[dict], related: dict[str, list[dict]]
+) -> None:
+    assert generate_resources(users) == related, "same seed, same records"
+    assert generate_resources(users, seed=1)["todos"] != related["todos"]
+    assert {name: len(listed) for name, listed in related.items()} == dict.fromkeys(
+        RELATED_FIELDS, 2751
+    )
+    for name, fields in RELATED_FIELDS.items():
+        ids = [record["id"] for record in related[name]]
+        assert ids == sorted(set(ids)), f"{name}: unique and increasing"
+        assert ids[-1] - ids[0] + 1 > len(ids), f"{name}: some ids skipped"
+        assert all(list(record) == fields for record in related[name]), name
+    assert all(post["title"] and post["body"] for post in related["posts"])
+    commenters = {comment["name"] for comment in related["comments"]}
+    assert any(not name.isascii() for name in commenters)
+    assert all(comment["email"].isascii() for comment in related["comments"])
+    assert all(DUE_ON.fullmatch(todo["due_on"]) for todo in related["todos"])
+    assert {todo["status"] for todo in related["todos"]} == {"pending", "completed"}
+
+
+def test_foreign_keys_point_at_generated_records(
+    users: list[dict], related: dict[str, list[dict]]
+) -> None:
+    user_ids = {user["id"] for user in users}
+    post_ids = {post["id"] for post in related["posts"]}
+    assert {post["user_id"] for post in related["posts"]} <= user_ids
+    assert {todo["user_id"] for todo in related["todos"]} <= user_ids
+    assert {comment["post_id"] for comment in related["comments"]} <= post_ids
+    assert len({post["user_id"] for post in related["posts"]}) > 1000, "spread over users"
+
+
+def test_related_counts_follow_users_up_to_a_cap_or_as_asked() -> None:
+    few = generate_users(3)
+    assert {name: len(listed) for name, listed in generate_resources(few).items()} == {
+        "posts": 3,
+        "comments": 3,
+        "todos": 3,
+    }
+    asked = generate_resources(few, posts=5, comments=0, todos=7)
+    assert {name: len(listed) for name, listed in asked.items()} == {
+        "posts": 5,
+        "comments": 0,
+        "todos": 7,
+    }
+    assert generate_resources([], posts=5, comments=5) == {"posts": [], "comments": [], "todos": []}
+    many = [{"id": user_id} for user_id in range(MAX_DEFAULT_RELATED + 1)]
+    assert len(generate_resources(many, comments=0)["posts"]) == MAX_DEFAULT_RELATED
+
+
+@pytest.mark.parametrize("name", list(RELATED_FIELDS))
+def test_every_list_pages_like_users(
+    full_server: GoRestServer,
+    session: requests.Session,
+    related: dict[str, list[dict]],
+    name: str,
+) -> None:
+    url = full_server.urls[name]
+    assert url == full_server.url.replace("/users", f"/{name}")
+    first = session.get(url, params={"page": 1, "per_page": 100})
+    assert first.status_code == 200
+    assert first.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert first.json() == related[name][:100]
+    assert {header: first.headers[header] for header in first.headers if header[:2] == "X-"} == {
+        "X-Pagination-Total": "2751",
+        "X-Pagination-Pages": "28",
+        "X-Pagination-Page": "1",
+        "X-Pagination-Limit": "100",
+        "X-Links-Current": f"{url}?page=1&per_page=100",
+        "X-Links-Next": f"{url}?page=2&per_page=100",
+        "X-Links-Previous": "",
+        "X-RateLimit-Limit": first.headers["X-RateLimit-Limit"],
+        "X-RateLimit-Remaining": first.headers["X-RateLimit-Remaining"],
+        "X-RateLimit-Reset": "0",
+    }
+    crawled = first.json()
+    for page in range(2, 29):
+        crawled += session.get(url + "/", params={"page": page, "per_page": 100}).json()
+    assert crawled == related[name]
+    last = session.get(url, params={"page": 28, "per_page": 100})
+    assert (last.headers["X-Links-Next"], len(last.json())) == ("", 51)
+    assert last.headers["X-Links-Previous"] == f"{url}?page=27&per_page=100"
+    default = session.get(url, params={"page": 2})
+    assert default.json() == related[name][10:20]
+    assert default.headers["X-Links-Previous"] == f"{url}?page=1"
+
+
+@pytest.mark.parametrize("name", list(RELATED_FIELDS))
+def test_every_list_caps_per_page_like_users(
+    full_server: GoRestServer,
+    session: requests.Session,
+    related: dict[str, list[dict]],
+    name: str,
+) -> None:
+    above = session.get(full_server.urls[name], params={"per_page": 101})
+    assert above.json() == related[name][:10]
+    assert above.headers["X-Pagination-Limit"] == "10"
+    assert above.headers["X-Pagination-Pages"] == "276"
+    full_server.faults.max_page_size = 50
+    lowered = session.get(full_server.urls[name], params={"per_page": 60})
+    assert lowered.headers["X-Pagination-Limit"] == "10"
+
+
+def test_served_foreign_keys_point_at_served_records(
+    full_server: GoRestServer, session: requests.Session
+) -> None:
+    served = {}
+    for name, url in full_server.urls.items():
+        served[name] = []
+        for page in range(1, 29):
+            served[name] += session.get(url, params={"page": page, "per_page": 100}).json()
+    user_ids = {user["id"] for user in served["users"]}
+    post_ids = {post["id"] for post in served["posts"]}
+    assert len(user_ids) == len(post_ids) == 2751
+    assert {post["user_id"] for post in served["posts"]} <= user_ids
+    assert {todo["user_id"] for todo in served["todos"]} <= user_ids
+    assert {comment["post_id"] for comment in served["comments"]} <= post_ids
+
+
+def test_faults_rate_limit_and_token_apply_to_every_list(
+    users: list[dict], related: dict[str, list[dict]], session: requests.Session
+) -> None:
+    faults = Faults(rate_limit=3, statuses={2: [503]}, disconnect_pages={3})
+    with GoRestServer(users, resources=related, faults=faults, token="t") as server:
+        pages: list[int] = []
+        server.on_request = pages.append
+        todos = server.urls["todos"]
+        assert session.get(todos, params={"page": 1}).status_code == 401
+        auth = {"Authorization": "Bearer t"}
+        assert session.get(todos, params={"page": 2}, headers=auth).status_code == 503
+        with pytest.raises(requests.ConnectionError):  # dropped before the rate limit counts
+            session.get(server.urls["comments"], params={"page": 3}, headers=auth)
+        posts = session.get(server.urls["posts"], params={"page": 2}, headers=auth)
+        limited = session.get(server.url, headers=auth)
+    assert posts.json() == related["posts"][10:20]
+    assert posts.headers["X-RateLimit-Remaining"] == "0", "one budget for every list"
+    assert limited.status_code == 429
+    assert pages == [1, 2, 3, 2, 1]
+    assert [request["path"] for request in server.requests] == [
+        "/public/v2/todos",
+        "/public/v2/todos",
+        "/public/v2/comments",
+        "/public/v2/posts",
+        "/public/v2/users",
+    ]
+
+
+def test_other_lists_are_empty_unless_given_and_served_live(
+    users: list[dict], session: requests.Session
+) -> None:
+    with GoRestServer(users) as server:
+        empty = session.get(server.urls["todos"])
+        server.resources["todos"] = [{"id": 1, "user_id": users[0]["id"], "title": "x"}]
+        live = session.get(server.urls["todos"])
+    assert (empty.status_code, empty.json()) == (200, [])
+    assert empty.headers["X-Pagination-Total"] == "0"
+    assert live.json() == server.resources["todos"]
+    assert server.users is server.resources["users"]
+    with pytest.raises(ValueError, match="albums"):
+        GoRestServer(users, resources={"albums": []})
+
+
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [GOREST_COMMAND, *args],
@@ -314,6 +506,36 @@ def test_cli_runs_a_command_against_the_server_and_returns_its_exit_code(tmp_pat
     assert result.returncode == 17, result.stderr
     assert result.stdout == "Zoë Ó Briain\n"
     assert "serving 12 users at http://127.0.0.1:" in result.stderr
+
+
+FETCH_EVERY_LIST = """
+import json, os, urllib.request
+for name in ("USERS", "POSTS", "COMMENTS", "TODOS"):
+    request = urllib.request.Request(
+        os.environ[name + "_API_URL"] + "?per_page=100",
+        headers={"Authorization": "Bearer " + os.environ[name + "_API_TOKEN"]},
+    )
+    with urllib.request.urlopen(request) as response:
+        print(name, len(json.load(response)))
+"""
+
+
+def test_cli_exports_every_list_url_to_the_command(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        *("--users", "12", "--posts", "20", "--comments", "30", "--token", "t0k"),
+        *("--", sys.executable, "-c", FETCH_EVERY_LIST),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "USERS 12\nPOSTS 20\nCOMMENTS 30\nTODOS 12\n"
+    announced = result.stderr.splitlines()
+    assert [line.split(" at http://127.0.0.1:")[0] for line in announced] == [
+        "GoRest-compatible server serving 12 users",
+        "GoRest-compatible server serving 20 posts",
+        "GoRest-compatible server serving 30 comments",
+        "GoRest-compatible server serving 12 todos",
+    ]
+    assert announced[3].endswith("/public/v2/todos")
 
 
 def test_cli_reports_a_missing_command(tmp_path: Path) -> None:

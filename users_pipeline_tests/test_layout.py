@@ -9,12 +9,11 @@ import orjson
 import pytest
 
 from users_pipeline.archive import LocalArchive, MissingObjectError
-from users_pipeline.assets import pg_users_table, raw_users_json
 from users_pipeline.layout import SourceLayout
 from users_pipeline.resources import ArchiveResource
 from users_pipeline.snapshot import DaySnapshot
 from users_pipeline.snapshot_file import file_digest
-from users_pipeline_tests.conftest import DAY
+from users_pipeline_tests.conftest import DAY, pg_users_table, raw_users_json
 from users_pipeline_tests.test_pipeline import (
     expected_rows,
     json_lines,

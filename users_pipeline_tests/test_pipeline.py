@@ -8,10 +8,15 @@ import psycopg
 import pytest
 from dagster import materialize
 
-from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
 from users_pipeline.layout import SourceLayout
 from users_pipeline.resources import ArchiveResource, UsersApiResource
-from users_pipeline_tests.conftest import DAY, FixedClock
+from users_pipeline_tests.conftest import (
+    DAY,
+    FixedClock,
+    pg_users_table,
+    raw_users_json,
+    s3_users_object,
+)
 
 ASSETS = [raw_users_json, s3_users_object, pg_users_table]
 LAYOUT = SourceLayout()  # the users source under the default prefix, as the resources use it

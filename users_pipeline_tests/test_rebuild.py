@@ -8,9 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from users_pipeline.assets import pg_users_table
 from users_pipeline.gorest_server import generate_users
-from users_pipeline_tests.conftest import DAY
+from users_pipeline_tests.conftest import DAY, pg_users_table
 from users_pipeline_tests.test_pipeline import RELOAD, metadata, run
 
 DAYS = [DAY + timedelta(days=offset) for offset in range(3)]

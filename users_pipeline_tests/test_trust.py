@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from users_pipeline.assets import pg_users_table, raw_users_json, s3_users_object
 from users_pipeline.gorest_server import Faults
 from users_pipeline.resources import UsersApiResource
-from users_pipeline_tests.conftest import DAY
+from users_pipeline_tests.conftest import DAY, pg_users_table, raw_users_json, s3_users_object
 from users_pipeline_tests.test_pipeline import (
     LAYOUT,
     RELOAD,

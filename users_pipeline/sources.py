@@ -1,0 +1,68 @@
+"""The sources declared under `defs/`, loaded from the installed package itself.
+
+`dg.load_from_defs_folder` looks for the project's `pyproject.toml`, which an installed wheel
+does not have; the component tree is loaded from the `users_pipeline.defs` module instead, so
+`dagster asset materialize -m users_pipeline` works from any directory and from a wheel.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import dagster as dg
+import yaml
+from dagster.components.core.component_tree import ComponentTree
+
+from users_pipeline import defs as defs_module
+from users_pipeline.components import RestSource
+from users_pipeline.errors import PipelineError
+from users_pipeline.resources import ArchiveResource, PostgresResource
+
+
+class SourceClashError(PipelineError):
+    """Two sources claim the same table or archive prefix."""
+
+DEFS = Path(defs_module.__file__).parent
+
+
+def load_sources(module: ModuleType = defs_module) -> dg.Definitions:
+    """Every source's assets, job, schedule and resources, from the `defs` module's folders."""
+    root = Path(module.__file__).parent.parent
+    tree = ComponentTree.from_module(defs_module=module, project_root=root)
+    with warnings.catch_warnings():
+        # Dagster's own loader uses its preview and beta APIs; that is not the user's concern.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        defs = tree.build_defs()
+    _check_no_clash(defs)
+    return defs
+
+
+def _check_no_clash(defs: dg.Definitions) -> None:
+    """Two sources must never write one table or one prefix. Names written in YAML are checked
+    here; names from environment variables are only known when a run starts."""
+    claimed: dict[tuple[str, str], str] = {}
+    for key, resource in (defs.resources or {}).items():
+        if isinstance(resource, PostgresResource):
+            claim = ("table", resource.users_table)
+        elif isinstance(resource, ArchiveResource):
+            claim = ("prefix", resource.prefix.strip("/"))
+        else:
+            continue
+        if type(claim[1]) is not str:  # an EnvVar: resolved at run time
+            continue
+        if claim in claimed:
+            first, second = sorted((claimed[claim], key))
+            raise SourceClashError(
+                f"resources {first} and {second} both use the {claim[0]} {claim[1]!r}:"
+                " give each source in defs/ its own"
+            )
+        claimed[claim] = key
+
+
+def source_component(name: str) -> RestSource:
+    """The component of `defs/<name>/defs.yaml`."""
+    document = yaml.safe_load((DEFS / name / "defs.yaml").read_text())
+    return RestSource.resolve_from_dict(document["attributes"])

@@ -1,0 +1,118 @@
+"""Sources declared in YAML: a second `defs.yaml` (GoRest's todos) beside the users one is
+ingested end to end with no Python change, into its own files, keys, table and rejects; the
+real API server, S3 endpoint and PostgreSQL."""
+
+import importlib
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import DagsterInstance, Definitions
+
+from users_pipeline.gorest_server import GoRestServer, generate_resources, generate_users
+from users_pipeline.resources import DataDirResource
+from users_pipeline.sources import DEFS, SourceClashError, load_sources
+from users_pipeline_tests.conftest import DAY, S3_TEST_CREDENTIALS, FixedClock
+
+# Everything a user writes to add GoRest's todos: no Python.
+TODOS_YAML = """
+type: users_pipeline.components.RestSource
+attributes:
+  name: todos
+  api:
+    url: {env: [TODOS_API_URL], default: "https://gorest.co.in/public/v2/todos"}
+  archive:
+    prefix: {env: [TODOS_PREFIX], default: todos}
+  postgres:
+    table: {env: [TODOS_TABLE], default: todos}
+  record:
+    - {name: id, type: bigint, key: true, minimum: 1}
+    - {name: user_id, type: bigint, minimum: 1}
+    - {name: title, type: text, max_length: 255}
+    - {name: due_on, type: timestamp, nullable: true}
+    - {name: status, type: enum, values: [pending, completed]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A defs folder holding the shipped users source and a todos one, importable."""
+    package = f"sources_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / package
+    shutil.copytree(DEFS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "todos").mkdir()
+    (folder / "todos" / "defs.yaml").write_text(TODOS_YAML)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield folder
+    sys.modules.pop(package, None)
+
+
+def test_a_second_source_by_yaml_alone_loads_beside_users(
+    project, s3, bucket, postgres_url, users_table, tmp_path, monkeypatch
+):
+    schema = users_table.split(".")[0]
+    users = generate_users(300)
+    server = GoRestServer(users, resources=generate_resources(users))
+    settings = {
+        "USERS_API_URL": None,
+        "TODOS_API_URL": None,
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3.endpoint_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
+        "DATABASE_URL": postgres_url,
+        "USERS_TABLE": f"{schema}.users",
+        "TODOS_TABLE": f"{schema}.todos",
+    }
+    with server:
+        settings["USERS_API_URL"], settings["TODOS_API_URL"] = server.url, server.urls["todos"]
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        defs = Definitions.merge(
+            load_sources(importlib.import_module(project.name)),
+            Definitions(
+                resources={
+                    "clock": FixedClock(day=DAY.isoformat()),
+                    "data_dir": DataDirResource(path=str(tmp_path / "data")),
+                }
+            ),
+        )
+        with DagsterInstance.ephemeral() as instance:
+            for job in ("users_daily", "todos_daily"):
+                result = defs.resolve_job_def(job).execute_in_process(
+                    partition_key=DAY.isoformat(), instance=instance
+                )
+                assert result.success, job
+        todos = server.resources["todos"]
+
+    with psycopg.connect(postgres_url) as conn:
+        loaded = conn.execute(
+            f"SELECT id, user_id, title, status FROM {schema}.todos ORDER BY id"
+        ).fetchall()
+        users = conn.execute(f"SELECT count(*) FROM {schema}.users").fetchone()[0]
+        rejects = conn.execute(f"SELECT count(*) FROM {schema}.todos_rejects").fetchone()[0]
+    assert loaded == sorted((t["id"], t["user_id"], t["title"], t["status"]) for t in todos)
+    assert (users, rejects) == (len(server.users), 0)
+    keys = {o["Key"] for o in s3.get_client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert f"todos/dt={DAY}/todos.jsonl" in keys and f"users/dt={DAY}/users.jsonl" in keys
+    assert (tmp_path / "data" / "raw" / "todos" / f"dt={DAY}" / "todos.jsonl").is_file()
+    asset_keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert {"raw_todos_json", "s3_todos_object", "pg_todos_table"} < asset_keys
+
+
+def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
+    yaml = (project / "todos" / "defs.yaml").read_text()
+    table = "table: {env: [TODOS_TABLE], default: todos}"
+    (project / "todos" / "defs.yaml").write_text(yaml.replace(table, "table: {default: users}"))
+
+    with pytest.raises(SourceClashError) as raised:
+        load_sources(importlib.import_module(project.name))
+
+    assert str(raised.value) == (
+        "resources postgres and todos_postgres both use the table 'users': give each source in"
+        " defs/ its own"
+    )

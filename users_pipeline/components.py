@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
+from dagster._utils.schedules import is_valid_cron_string
 from dagster_aws.s3 import S3Resource
+from pydantic import ValidationError
 
 from users_pipeline.assets import SourceNames, build_assets
-from users_pipeline.contract import Field, RecordContract
+from users_pipeline.contract import ContractError, Field, RecordContract
 from users_pipeline.days import stale_tick_reason
+from users_pipeline.errors import PipelineError
 from users_pipeline.resources import (
     ArchiveResource,
     ClockResource,
@@ -40,11 +43,20 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_SETTING) or ".data")
 
 
+class SourceDefinitionError(PipelineError):
+    """A `defs.yaml` that cannot define a source; the message names the file and the key."""
+
+
 class Setting(dg.Model):
-    """A value read from the first of `env` that is set, else `default`."""
+    """A value read from the first of `env` that is set, else `default`. A `required` setting
+    with none of its variables set stops the definitions from loading."""
 
     env: list[str] = []
     default: str | int | bool | None = None
+    required: bool = False
+
+    def missing(self) -> bool:
+        return self.required and not any(os.environ.get(name) for name in self.env)
 
     def value(self, integer: bool = False) -> object:
         for name in self.env:
@@ -157,20 +169,48 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        where = context.path / "defs.yaml"
+        try:
+            contract = self.contract
+        except ContractError as error:
+            raise SourceDefinitionError(f"{where}: record: {error}") from None
+        for key, setting in self._settings():
+            if setting.missing():
+                raise SourceDefinitionError(
+                    f"{where}: {key} is required, and none of {', '.join(setting.env)} is set"
+                )
+        cron = self.schedule_cron.text()
+        if not is_valid_cron_string(cron):
+            raise SourceDefinitionError(f"{where}: schedule_cron {cron!r} is not a cron schedule")
         names = self.names
-        assets = build_assets(self.contract, names, self.group or self.name)
+        assets = build_assets(contract, names, self.group or self.name)
         job = dg.define_asset_job(
             f"{self.name}_daily",
             selection=assets,
             executor_def=dg.in_process_executor,
             description=f"Fetch, archive and load one day's {self.name} snapshot.",
         )
+        try:
+            resources = self.resources(names)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            raise SourceDefinitionError(f"{where}: {error.title}.{field}: {first['msg']}") from None
         return dg.Definitions(
             assets=assets,
             jobs=[job],
-            schedules=[daily_schedule(self.name, job, self.schedule_cron.text())],
-            resources=self.resources(names),
+            schedules=[daily_schedule(self.name, job, cron)],
+            resources=resources,
         )
+
+    def _settings(self) -> list[tuple[str, Setting]]:
+        """Every setting, with its key in the YAML (`api.url`)."""
+        found = [("schedule_cron", self.schedule_cron)]
+        for group in ("api", "archive", "postgres"):
+            model = getattr(self, group)
+            names = type(model).model_fields
+            found += [(f"{group}.{name}", getattr(model, name)) for name in names]
+        return found
 
     def resources(self, names: SourceNames) -> dict[str, object]:
         api, archive, postgres, root = self.api, self.archive, self.postgres, data_dir()

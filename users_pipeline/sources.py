@@ -7,6 +7,7 @@ does not have; the component tree is loaded from the `users_pipeline.defs` modul
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -14,9 +15,10 @@ from types import ModuleType
 import dagster as dg
 import yaml
 from dagster.components.core.component_tree import ComponentTree
+from pydantic import ValidationError
 
 from users_pipeline import defs as defs_module
-from users_pipeline.components import RestSource
+from users_pipeline.components import RestSource, SourceDefinitionError
 from users_pipeline.errors import PipelineError
 from users_pipeline.resources import ArchiveResource, PostgresResource
 
@@ -35,9 +37,28 @@ def load_sources(module: ModuleType = defs_module) -> dg.Definitions:
         # Dagster's own loader uses its preview and beta APIs; that is not the user's concern.
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
-        defs = tree.build_defs()
+        try:
+            defs = tree.build_defs()
+        except Exception as error:  # Dagster wraps the cause: say it in one line
+            raise _one_line(error) from None
     _check_no_clash(defs)
     return defs
+
+
+def _one_line(error: BaseException) -> Exception:
+    """The first problem a failed load found, as one line naming the file, the key and why."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        if isinstance(error, (SourceDefinitionError, ValidationError)):
+            break
+        error = error.__cause__ or error.__context__
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        # Pydantic names the list type in the path (`record.list[FieldModel].0`): not YAML.
+        where = re.sub(r"\.list\[\w+\]", "", ".".join(str(part) for part in first["loc"]))
+        return SourceDefinitionError(f"{where}: {first['msg']}")
+    if isinstance(error, SourceDefinitionError):
+        return error
+    return SourceDefinitionError(str(error).splitlines()[0])
 
 
 def _check_no_clash(defs: dg.Definitions) -> None:

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from dagster import DagsterInstance, Definitions
 
+from users_pipeline.components import SourceDefinitionError
 from users_pipeline.gorest_server import GoRestServer, generate_resources, generate_users
 from users_pipeline.resources import DataDirResource
 from users_pipeline.sources import DEFS, SourceClashError, load_sources
@@ -116,3 +117,63 @@ def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
         "resources postgres and todos_postgres both use the table 'users': give each source in"
         " defs/ its own"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("  name: todos", "  name: todos\n  colour: blue"),
+            "attributes.colour at {yaml}:5: Extra",
+        ),
+        (
+            ("type: bigint, key: true", "type: big, key: true"),
+            "attributes.record.0.type at {yaml}:11: Input should be 'bigint',",
+        ),
+        (
+            ("  name: todos", '  name: todos\n  schedule_cron: {default: "61 * * * *"}'),
+            "{yaml}: schedule_cron '61 * * * *' is not a cron schedule",
+        ),
+        (
+            ("[TODOS_API_URL], default", "[TODOS_API_URL], required: true, default"),
+            "{yaml}: api.url is required, and none of TODOS_API_URL is set",
+        ),
+        (
+            ("{name: title, type: text,", "{name: id, type: text,"),
+            "{yaml}: record: field 'id' is declared more than once",
+        ),
+        (
+            (
+                "  name: todos",
+                "  name: todos\n  api: {url: {default: x}, page_size: {default: many}}",
+            ),
+            "{yaml}: UsersApiResource.page_size: Input should be a valid integer",
+        ),
+    ],
+    ids=[
+        "unknown key",
+        "unknown type",
+        "bad cron",
+        "required variable",
+        "field twice",
+        "wrong type",
+    ],
+)
+def test_a_bad_yaml_fails_when_the_definitions_load_with_one_line(
+    project, monkeypatch, change, message
+):
+    monkeypatch.delenv("TODOS_API_URL", raising=False)
+    yaml = project / "todos" / "defs.yaml"
+    text = yaml.read_text()
+    if change[1].startswith("  name: todos\n  api:"):
+        text = text.replace(
+            '  api:\n    url: {env: [TODOS_API_URL], default: "https://gorest.co.in/public/v2/todos"}\n',
+            "",
+        )
+    yaml.write_text(text.replace(*change, 1))
+
+    with pytest.raises(SourceDefinitionError) as raised:
+        load_sources(importlib.import_module(project.name))
+
+    assert str(raised.value).startswith(message.format(yaml=yaml))
+    assert "\n" not in str(raised.value)

@@ -9,18 +9,21 @@ YAML and an unset optional variable falls back to the declared default.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from datetime import timezone
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
+import pydantic
 from dagster._utils.schedules import is_valid_cron_string
 from dagster_aws.s3 import S3Resource
 from pydantic import ValidationError
 
 from users_pipeline.assets import SourceNames, build_assets
-from users_pipeline.contract import ContractError, Field, RecordContract
+from users_pipeline.contract import FIELD_TYPES, ContractError, Field, RecordContract
 from users_pipeline.days import stale_tick_reason
 from users_pipeline.errors import PipelineError
 from users_pipeline.resources import (
@@ -121,24 +124,27 @@ class ResourceKeys(dg.Model):
     postgres: str | None = None
 
 
-class FieldModel(dg.Model):
-    """One field of the record, as YAML declares it (see `contract.Field`)."""
+def _field_model() -> type[dg.Model]:
+    """`contract.Field`'s attributes as the YAML schema of one field: one list of attributes,
+    with `type` spelled out so that a wrong type names the ones allowed."""
+    hints = typing.get_type_hints(Field)
+    hints["type"] = Literal[FIELD_TYPES]
+    hints["values"] = list[str]  # YAML has lists; Field keeps them as a tuple
+    spec = {
+        attribute.name: (
+            hints[attribute.name],
+            ... if attribute.default is dataclasses.MISSING else _yaml_default(attribute.default),
+        )
+        for attribute in dataclasses.fields(Field)
+    }
+    return pydantic.create_model("FieldModel", __base__=dg.Model, **spec)
 
-    name: str
-    type: Literal["bigint", "integer", "text", "enum", "boolean", "date", "timestamp", "constant"]
-    description: str = ""
-    key: bool = False
-    nullable: bool = False
-    max_length: int | None = None
-    pattern: str | None = None
-    not_blank: bool = False
-    minimum: int | None = None
-    values: list[str] = []
-    unique: bool = False
-    value: str | None = None
 
-    def to_field(self) -> Field:
-        return Field(**{**self.model_dump(), "values": tuple(self.values)})
+def _yaml_default(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+FieldModel = _field_model()
 
 
 class RestSource(dg.Component, dg.Model, dg.Resolvable):
@@ -151,12 +157,12 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     postgres: PostgresSettings
     schedule_cron: Setting = Setting(default="15 0 * * *")
     resource_keys: ResourceKeys = ResourceKeys()
-    record: list[FieldModel]
+    record: list[FieldModel]  # type: ignore[valid-type]
 
     @property
     def contract(self) -> RecordContract:
         """The declared record; a wrong declaration fails here, naming the field."""
-        return RecordContract(tuple(field.to_field() for field in self.record))
+        return RecordContract(tuple(Field(**field.model_dump()) for field in self.record))
 
     @property
     def names(self) -> SourceNames:

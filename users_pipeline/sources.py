@@ -62,22 +62,22 @@ def _one_line(error: BaseException) -> Exception:
 
 
 def _check_no_clash(defs: dg.Definitions) -> None:
-    """Two sources must never write one table or one prefix. Names written in YAML are checked
-    here; names from environment variables are only known when a run starts."""
+    """Two sources must never write one table or one prefix, whether YAML names them or the
+    environment variables it points to (read here, in the environment the runs get too)."""
     claimed: dict[tuple[str, str], str] = {}
     for key, resource in (defs.resources or {}).items():
         if isinstance(resource, PostgresResource):
-            claim = ("table", resource.users_table)
+            kind, value = "table", resource.users_table
         elif isinstance(resource, ArchiveResource):
-            claim = ("prefix", resource.prefix.strip("/"))
+            kind, value = "prefix", resource.prefix
         else:
             continue
-        if type(claim[1]) is not str:  # an EnvVar: resolved at run time
-            continue
+        name = value.get_value() if isinstance(value, dg.EnvVar) else value
+        claim = (kind, (name or "").strip("/"))
         if claim in claimed:
             first, second = sorted((claimed[claim], key))
             raise SourceClashError(
-                f"resources {first} and {second} both use the {claim[0]} {claim[1]!r}:"
+                f"resources {first} and {second} both use the {kind} {claim[1]!r}:"
                 " give each source in defs/ its own"
             )
         claimed[claim] = key

@@ -174,11 +174,3 @@ def test_a_declared_field_adds_a_nullable_column_and_a_dropped_one_keeps_its_col
         (3, None, True, None, None),
     ]
 
-
-def test_the_yaml_field_model_declares_exactly_the_contracts_field_attributes():
-    """`FieldModel` (what defs.yaml may say) and `contract.Field` list the same attributes."""
-    from dataclasses import fields
-
-    from users_pipeline.components import FieldModel
-
-    assert list(FieldModel.model_fields) == [f.name for f in fields(Field)]

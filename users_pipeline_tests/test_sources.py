@@ -177,3 +177,13 @@ def test_a_bad_yaml_fails_when_the_definitions_load_with_one_line(
 
     assert str(raised.value).startswith(message.format(yaml=yaml))
     assert "\n" not in str(raised.value)
+
+
+def test_two_sources_given_one_table_by_their_variables_fail_when_the_definitions_load(
+    project, monkeypatch
+):
+    monkeypatch.setenv("USERS_TABLE", "analytics.people")
+    monkeypatch.setenv("TODOS_TABLE", "analytics.people")
+
+    with pytest.raises(SourceClashError, match="both use the table 'analytics.people'"):
+        load_sources(importlib.import_module(project.name))

@@ -34,7 +34,7 @@ from users_pipeline.resources import (
 from users_pipeline.users_contract import USERS_CONTRACT
 
 DAY = date(2026, 6, 1)
-# The users source's assets, as the definitions build them from defs/users/defs.yaml.
+# The users source's assets, as the definitions build them from sources/users/defs.yaml.
 raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT)
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 

@@ -13,9 +13,9 @@ import pytest
 from dagster import DagsterInstance, Definitions
 
 from users_pipeline.components import SourceDefinitionError
+from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
 from users_pipeline.gorest_server import GoRestServer, generate_resources, generate_users
 from users_pipeline.resources import DataDirResource
-from users_pipeline.sources import DEFS, SourceClashError, load_sources
 from users_pipeline_tests.conftest import DAY, S3_TEST_CREDENTIALS, FixedClock
 
 # Everything a user writes to add GoRest's todos: no Python.
@@ -40,10 +40,10 @@ attributes:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A defs folder holding the shipped users source and a todos one, importable."""
+    """A sources folder holding the shipped users source and a todos one, importable."""
     package = f"sources_{uuid.uuid4().hex[:8]}"
     folder = tmp_path / package
-    shutil.copytree(DEFS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOURCES, folder, ignore=shutil.ignore_patterns("__pycache__"))
     (folder / "todos").mkdir()
     (folder / "todos" / "defs.yaml").write_text(TODOS_YAML)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -115,7 +115,7 @@ def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
 
     assert str(raised.value) == (
         "resources postgres and todos_postgres both use the table 'users': give each source in"
-        " defs/ its own"
+        " sources/ its own"
     )
 
 

@@ -53,13 +53,28 @@ def partition_day(context: AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
 
 
-class SnapshotConfig(Config):
-    """How strict a day's snapshot is; set per run in the launchpad or with `--config-json`."""
+@dataclass(frozen=True)
+class Thresholds:
+    """How strict a source's snapshots are, as its defs.yaml sets them."""
 
-    max_crawls: int = Field(default=3, description="Crawls to try while the list drifts")
-    max_reject_share: float = Field(
-        default=0.01, description="Largest share of invalid records a day may have and still load"
+    max_crawls: int = 3  # crawls to try while the list drifts
+    max_reject_share: float = 0.01  # largest share of invalid records a day may have and load
+
+
+class SnapshotConfig(Config):
+    """A run's own thresholds, set in the launchpad or with `--config-json`; unset, the
+    source's (defs.yaml)."""
+
+    max_crawls: int | None = Field(default=None, description="Crawls to try while the list drifts")
+    max_reject_share: float | None = Field(
+        default=None, description="Largest share of invalid records a day may have and still load"
     )
+
+    def thresholds(self, source: Thresholds) -> Thresholds:
+        return Thresholds(
+            source.max_crawls if self.max_crawls is None else self.max_crawls,
+            source.max_reject_share if self.max_reject_share is None else self.max_reject_share,
+        )
 
 
 class LoadConfig(Config):
@@ -93,7 +108,10 @@ class SourceNames:
 
 
 def build_assets(
-    contract: RecordContract, source: SourceNames = SourceNames(), group: str = GROUP
+    contract: RecordContract,
+    source: SourceNames = SourceNames(),
+    group: str = GROUP,
+    thresholds: Thresholds = Thresholds(),
 ) -> list[AssetsDefinition]:
     """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`."""
     schema = column_schema(contract)
@@ -121,13 +139,14 @@ def build_assets(
                 "rejects_within_limit",
                 asset=source.raw,
                 blocking=True,
-                description="Invalid records are at most max_reject_share of the day (1%).",
+                description="Invalid records are at most max_reject_share of the day"
+                f" ({thresholds.max_reject_share:.0%}).",
             ),
         ],
     )
     @failure_on_pipeline_error()
     def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
-        resources = context.resources
+        resources, limits = context.resources, config.thresholds(thresholds)
         check_fetchable(partition_day(context), resources.clock.today())
         files = resources.data_dir.day_files(partition_day(context), source.name)
         started = time.monotonic()
@@ -137,7 +156,7 @@ def build_assets(
                 client,
                 files,
                 contract,
-                max_crawls=config.max_crawls,
+                max_crawls=limits.max_crawls,
                 on_page=progress_logger(context.log.info, client.page_size),
                 on_drift=lambda attempt, problems: context.log.warning(
                     f"crawl {attempt} is not complete: {'; '.join(problems)}"
@@ -146,7 +165,7 @@ def build_assets(
         if snapshot.unknown_fields:
             context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept raw")
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
-        return fetch_report(snapshot, client.stats, uri, seconds, config.max_reject_share)
+        return fetch_report(snapshot, client.stats, uri, seconds, limits.max_reject_share)
 
     @asset(
         **daily,

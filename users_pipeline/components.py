@@ -22,7 +22,7 @@ from dagster._utils.schedules import is_valid_cron_string
 from dagster_aws.s3 import S3Resource
 from pydantic import ValidationError
 
-from users_pipeline.assets import SourceNames, build_assets
+from users_pipeline.assets import SourceNames, Thresholds, build_assets
 from users_pipeline.contract import FIELD_TYPES, ContractError, Field, RecordContract
 from users_pipeline.days import stale_tick_reason
 from users_pipeline.errors import PipelineError
@@ -157,6 +157,8 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     postgres: PostgresSettings
     schedule_cron: Setting = Setting(default="15 0 * * *")
     resource_keys: ResourceKeys = ResourceKeys()
+    max_crawls: int = Thresholds.max_crawls
+    max_reject_share: float = Thresholds.max_reject_share
     record: list[FieldModel]  # type: ignore[valid-type]
 
     @property
@@ -189,7 +191,8 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         if not is_valid_cron_string(cron):
             raise SourceDefinitionError(f"{where}: schedule_cron {cron!r} is not a cron schedule")
         names = self.names
-        assets = build_assets(contract, names, self.group or self.name)
+        thresholds = Thresholds(self.max_crawls, self.max_reject_share)
+        assets = build_assets(contract, names, self.group or self.name, thresholds)
         job = dg.define_asset_job(
             f"{self.name}_daily",
             selection=assets,

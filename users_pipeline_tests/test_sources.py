@@ -187,3 +187,44 @@ def test_two_sources_given_one_table_by_their_variables_fail_when_the_definition
 
     with pytest.raises(SourceClashError, match="both use the table 'analytics.people'"):
         load_sources(importlib.import_module(project.name))
+
+
+@pytest.mark.parametrize(("share", "loads"), [(None, False), (0.5, True)], ids=["default", "0.5"])
+def test_a_sources_reject_threshold_comes_from_its_yaml(
+    project, bucket, s3, postgres_url, users_table, tmp_path, monkeypatch, share, loads
+):
+    if share is not None:
+        yaml = project / "todos" / "defs.yaml"
+        yaml.write_text(
+            yaml.read_text().replace("  name: todos", f"  name: todos\n  max_reject_share: {share}")
+        )
+    users = generate_users(100)
+    todos = generate_resources(users)["todos"]
+    for todo in todos[::10]:
+        todo["status"] = "someday"  # 10% invalid
+    schema = users_table.split(".")[0]
+    with GoRestServer(users, resources={"todos": todos}) as server:
+        for name, value in {
+            "TODOS_API_URL": server.urls["todos"], "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": s3.endpoint_url, "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
+            "DATABASE_URL": postgres_url, "TODOS_TABLE": f"{schema}.todos",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        defs = Definitions.merge(
+            load_sources(importlib.import_module(project.name)),
+            Definitions(
+                resources={
+                    "clock": FixedClock(day=DAY.isoformat()),
+                    "data_dir": DataDirResource(path=str(tmp_path / "data")),
+                }
+            ),
+        )
+        result = defs.resolve_job_def("todos_daily").execute_in_process(
+            partition_key=DAY.isoformat(), raise_on_error=False
+        )
+
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["rejects_within_limit"] is loads
+    assert result.success is loads

@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here so `runner_seconds` includes importing Dagster and the pipeline.
     from dagster import DagsterInstance, materialize
 
-    from users_pipeline import assets
+    from users_pipeline import defs
 
-    asset = getattr(assets, args.asset)
+    asset = defs.get_assets_def(args.asset)
     run_config = None
     if args.reload:
         run_config = {"ops": {args.asset: {"config": {"reload": True}}}}

@@ -147,8 +147,9 @@ def build_assets(
     @failure_on_pipeline_error()
     def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
         resources, limits = context.resources, config.thresholds(thresholds)
-        check_fetchable(partition_day(context), resources.clock.today())
-        files = resources.data_dir.day_files(partition_day(context), source.name)
+        day = partition_day(context)
+        check_fetchable(day, resources.clock.today())
+        files = resources.data_dir.day_files(day, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client() as client:
             context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")

@@ -178,18 +178,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         where = context.path / "defs.yaml"
-        try:
-            contract = self.contract
-        except ContractError as error:
-            raise SourceDefinitionError(f"{where}: record: {error}") from None
-        for key, setting in self._settings():
-            if setting.missing():
-                raise SourceDefinitionError(
-                    f"{where}: {key} is required, and none of {', '.join(setting.env)} is set"
-                )
-        cron = self.schedule_cron.text()
-        if not is_valid_cron_string(cron):
-            raise SourceDefinitionError(f"{where}: schedule_cron {cron!r} is not a cron schedule")
+        contract, cron = self._checked(where)
         names = self.names
         thresholds = Thresholds(self.max_crawls, self.max_reject_share)
         assets = build_assets(contract, names, self.group or self.name, thresholds)
@@ -211,6 +200,23 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             schedules=[daily_schedule(self.name, job, cron)],
             resources=resources,
         )
+
+    def _checked(self, where: Path) -> tuple[RecordContract, str]:
+        """The contract and the cron, once the declaration is known to work; else one line
+        naming the file and the key."""
+        try:
+            contract = self.contract
+        except ContractError as error:
+            raise SourceDefinitionError(f"{where}: record: {error}") from None
+        for key, setting in self._settings():
+            if setting.missing():
+                raise SourceDefinitionError(
+                    f"{where}: {key} is required, and none of {', '.join(setting.env)} is set"
+                )
+        cron = self.schedule_cron.text()
+        if not is_valid_cron_string(cron):
+            raise SourceDefinitionError(f"{where}: schedule_cron {cron!r} is not a cron schedule")
+        return contract, cron
 
     def _settings(self) -> list[tuple[str, Setting]]:
         """Every setting, with its key in the YAML (`api.url`)."""

@@ -119,7 +119,7 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class TableSetup:
-    """What `ensure_users_table` found."""
+    """What `ensure_table` found."""
 
     created: bool  # by this call (without its primary key, if it was asked to defer it)
     changes: list[str]  # what adopting an existing table changed in it

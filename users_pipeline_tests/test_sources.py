@@ -51,29 +51,23 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sys.modules.pop(package, None)
 
 
-def test_a_second_source_by_yaml_alone_loads_beside_users(
-    project, s3, bucket, postgres_url, users_table, tmp_path, monkeypatch
-):
-    schema = users_table.split(".")[0]
-    users = generate_users(300)
-    server = GoRestServer(users, resources=generate_resources(users))
-    settings = {
-        "USERS_API_URL": None,
-        "TODOS_API_URL": None,
-        "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": s3.endpoint_url,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
-        "DATABASE_URL": postgres_url,
-        "USERS_TABLE": f"{schema}.users",
-        "TODOS_TABLE": f"{schema}.todos",
-    }
-    with server:
-        settings["USERS_API_URL"], settings["TODOS_API_URL"] = server.url, server.urls["todos"]
-        for name, value in settings.items():
+@pytest.fixture
+def load_project(project, s3, bucket, postgres_url, tmp_path, monkeypatch):
+    """The project's definitions, loaded with the test's S3 and PostgreSQL and `settings` in the
+    environment, as a deployment's would be; today is DAY."""
+
+    def load(**settings: str) -> Definitions:
+        shared = {
+            "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": s3.endpoint_url,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
+            "DATABASE_URL": postgres_url,
+        }
+        for name, value in {**shared, **settings}.items():
             monkeypatch.setenv(name, value)
-        defs = Definitions.merge(
+        return Definitions.merge(
             load_sources(importlib.import_module(project.name)),
             Definitions(
                 resources={
@@ -81,6 +75,23 @@ def test_a_second_source_by_yaml_alone_loads_beside_users(
                     "data_dir": DataDirResource(path=str(tmp_path / "data")),
                 }
             ),
+        )
+
+    return load
+
+
+def test_a_second_source_by_yaml_alone_loads_beside_users(
+    load_project, s3, bucket, postgres_url, users_table, tmp_path
+):
+    schema = users_table.split(".")[0]
+    users = generate_users(300)
+    server = GoRestServer(users, resources=generate_resources(users))
+    with server:
+        defs = load_project(
+            USERS_API_URL=server.url,
+            TODOS_API_URL=server.urls["todos"],
+            USERS_TABLE=f"{schema}.users",
+            TODOS_TABLE=f"{schema}.todos",
         )
         with DagsterInstance.ephemeral() as instance:
             for job in ("users_daily", "todos_daily"):
@@ -191,7 +202,7 @@ def test_two_sources_given_one_table_by_their_variables_fail_when_the_definition
 
 @pytest.mark.parametrize(("share", "loads"), [(None, False), (0.5, True)], ids=["default", "0.5"])
 def test_a_sources_reject_threshold_comes_from_its_yaml(
-    project, bucket, s3, postgres_url, users_table, tmp_path, monkeypatch, share, loads
+    project, load_project, users_table, share, loads
 ):
     if share is not None:
         yaml = project / "todos" / "defs.yaml"
@@ -204,23 +215,7 @@ def test_a_sources_reject_threshold_comes_from_its_yaml(
         todo["status"] = "someday"  # 10% invalid
     schema = users_table.split(".")[0]
     with GoRestServer(users, resources={"todos": todos}) as server:
-        for name, value in {
-            "TODOS_API_URL": server.urls["todos"], "S3_BUCKET": bucket,
-            "S3_ENDPOINT_URL": s3.endpoint_url, "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
-            "DATABASE_URL": postgres_url, "TODOS_TABLE": f"{schema}.todos",
-        }.items():  # fmt: skip
-            monkeypatch.setenv(name, value)
-        defs = Definitions.merge(
-            load_sources(importlib.import_module(project.name)),
-            Definitions(
-                resources={
-                    "clock": FixedClock(day=DAY.isoformat()),
-                    "data_dir": DataDirResource(path=str(tmp_path / "data")),
-                }
-            ),
-        )
+        defs = load_project(TODOS_API_URL=server.urls["todos"], TODOS_TABLE=f"{schema}.todos")
         result = defs.resolve_job_def("todos_daily").execute_in_process(
             partition_key=DAY.isoformat(), raise_on_error=False
         )

@@ -96,7 +96,8 @@ def fetch_report(
 def load_summary(result: LoadResult) -> str:
     return (
         f"{result.staged} rows: {result.inserted} inserted, {result.updated} updated,"
-        f" {result.unchanged} unchanged, {result.deleted} marked deleted, {result.rejected}"
+        f" {result.unchanged} unchanged, {result.unseen} no longer seen, {result.deleted} marked"
+        f" deleted, {result.rejected}"
         f" rejected; table has {result.table_rows} ({result.current_rows} current)"
     )
 
@@ -127,7 +128,7 @@ def load_report(
             "rows_unchanged": result.unchanged,
             "rows_rejected": result.rejected,
             "rows_marked_deleted": result.deleted,
-            "rows_deletion_recomputed": result.deletion_recomputed,
+            "rows_no_longer_seen": result.unseen,
             "current_rows": result.current_rows,
             "table_changes": "; ".join(result.table_changes) or "none",
             "history_notices": "; ".join(result.notices) or "none",

@@ -86,7 +86,7 @@ def test_a_dropped_or_emptied_table_is_rebuilt_from_the_archive(
     assert loaded[0]["history_notices"] == (
         f"{users_table} was empty while {users_table}_loads listed 2 days ({DAYS[1]} to"
         f" {DAYS[2]}): they will load in full again; to rebuild the table, materialize"
-        " pg_users_table for each of them"
+        " pg_users_table for those days (one run: --partition-range FIRST...LAST)"
     )
     assert [m["history_notices"] for m in loaded[1:]] == ["none", "none"]
 
@@ -98,11 +98,13 @@ def test_a_dropped_log_loads_the_day_in_full_and_says_what_to_run(
 
     (latest,) = replay(resources, DAYS[-1:])
 
-    assert latest["rows_unchanged"] == latest["rows_in_snapshot"] > 0
-    assert latest["history_notices"].startswith(
-        f"{users_table}_loads was missing, so it now lists only {DAYS[-1]}, while {users_table}"
-        f" holds users last seen on 2 days ({DAYS[0]} to {DAYS[1]}); to rebuild its history,"
-        " materialize pg_users_table for each of them"
+    # Without the log, nothing says which snapshot was the latest: its users are written again.
+    assert latest["rows_updated"] == latest["rows_in_snapshot"] > 0
+    assert latest["history_notices"] == (
+        f"{users_table}_loads was missing, so it now lists only {DAYS[-1]}, and the"
+        f" {latest['rows_in_snapshot']} records {users_table} held as seen in the latest snapshot"
+        " now count as last seen on 1970-01-01; to rebuild its history from the archived days,"
+        " materialize pg_users_table for those days (one run: --partition-range FIRST...LAST)"
     )
     replay(resources, DAYS[:-1])
     assert everything(pg, users_table) == daily
@@ -120,7 +122,8 @@ def test_a_dropped_quarantine_loads_the_day_in_full_and_says_what_to_run(
     assert latest["history_notices"] == (
         f"{users_table}_rejects was missing, so it now holds only the rejects of {DAYS[-1]},"
         f" while {users_table}_loads lists rejects on 1 day ({DAYS[0]}); to restore them,"
-        " materialize pg_users_table for each of them with config reload: true"
+        " materialize pg_users_table for those days with config reload: true (one run:"
+        " --partition-range FIRST...LAST)"
     )
     replay(resources, DAYS[:1], run_config=RELOAD)
     assert everything(pg, users_table) == daily

@@ -8,6 +8,7 @@ The assets are built for a record contract: everything about the record comes fr
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,9 +16,9 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
+    BackfillPolicy,
     Config,
     DailyPartitionsDefinition,
-    Failure,
     FreshnessPolicy,
     MaterializeResult,
     asset,
@@ -25,20 +26,22 @@ from dagster import (
 from pydantic import Field
 
 from users_pipeline.contract import RecordContract
-from users_pipeline.day_load import ArchivedDay, load_archived_day, preview
+from users_pipeline.day_archive import archive_days
+from users_pipeline.day_load import load_archived_days
 from users_pipeline.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
 from users_pipeline.reports import (
+    ROWS_MATCH_ARCHIVE,
+    check_output,
     column_schema,
     fetch_report,
-    load_report,
-    load_summary,
+    load_events,
+    log_load,
     progress_logger,
 )
 from users_pipeline.resources import (
     failure_on_pipeline_error,
 )
-from users_pipeline.snapshot import DaySnapshot, day_lock, take_snapshot
-from users_pipeline.snapshot_file import FileDigest, file_digest
+from users_pipeline.snapshot import take_snapshot
 
 GROUP = "users"
 
@@ -49,8 +52,9 @@ daily_partitions = DailyPartitionsDefinition(
 )
 
 
-def partition_day(context: AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+def partition_days(context: AssetExecutionContext) -> list[date]:
+    """The run's days: one for a daily run, every day of a range for a single-run backfill."""
+    return [date.fromisoformat(key) for key in context.partition_keys]
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,14 @@ def build_assets(
 ) -> list[AssetsDefinition]:
     """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`."""
     schema = column_schema(contract)
-    daily = {"partitions_def": daily_partitions, "group_name": group}
+    # A backfill of a range, from the UI or `--partition-range`, is one run: `pg_<name>_table`
+    # loads its days in date order; the fetch refuses any day but today, the archive any day not
+    # fetched here.
+    daily = {
+        "partitions_def": daily_partitions,
+        "group_name": group,
+        "backfill_policy": BackfillPolicy.single_run(),
+    }
 
     @asset(
         **daily,
@@ -147,8 +158,10 @@ def build_assets(
     @failure_on_pipeline_error()
     def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
         resources, limits = context.resources, config.thresholds(thresholds)
-        day = partition_day(context)
-        check_fetchable(day, resources.clock.today())
+        # Only today can be fetched, so a range (a single-run backfill) is refused here too.
+        days = partition_days(context)
+        for day in days:
+            check_fetchable(day, resources.clock.today())
         files = resources.data_dir.day_files(day, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client() as client:
@@ -181,35 +194,19 @@ def build_assets(
     )
     @failure_on_pipeline_error()
     def archive_day(context: AssetExecutionContext) -> MaterializeResult:
-        day, archive = partition_day(context), getattr(context.resources, source.archive)
-        files = context.resources.data_dir.day_files(day, source.name)
-        keys = archive.layout(source.name).keys(day)
-        store = archive.get_archive()
-        if not files.manifest.is_file():
-            raise Failure(
-                f"no snapshot of {day} was taken here ({files.manifest} does not exist):"
-                f" {source.raw} takes a day's snapshot on that day only; a day already archived"
-                f" loads with {source.table} alone"
-            )
-        with day_lock(files.folder, shared=True):
-            snapshot = DaySnapshot.from_manifest(files.manifest.read_bytes())
-            records = FileDigest(snapshot.bytes, snapshot.sha256)
-            users = store.put(files.records, keys.records, records)
-            rejects_digest = FileDigest(snapshot.rejects_bytes, snapshot.rejects_sha256)
-            rejects = store.put(files.rejects, keys.rejects, rejects_digest)
-            # The manifest goes last: its presence says the day's objects are all in place.
-            manifest = store.put(files.manifest, keys.manifest, file_digest(files.manifest))
-        context.log.info(f"archived {users.bytes} bytes to {users.uri}")
-        return MaterializeResult(
-            metadata={
-                "dagster/uri": users.uri,
-                "bytes": users.bytes,
-                "sha256": users.sha256,
-                "manifest_uri": manifest.uri,
-                "rejects_uri": rejects.uri,
-                "rejected_records": snapshot.rejected_records,
-            }
+        archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
+        archived = archive_days(
+            archive.get_archive(),
+            partition_days(context),
+            files_of=lambda day: data_dir.day_files(day, source.name),
+            keys_of=archive.layout(source.name).keys,
+            not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
+            f" archived loads with {source.table} alone",
         )
+        for day in archived:
+            context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
+        # One result for the run: every day of it was archived, or none was marked.
+        return MaterializeResult(metadata={**archived[-1].metadata(), "days": len(archived)})
 
     @asset(
         **daily,
@@ -219,41 +216,44 @@ def build_assets(
         required_resource_keys={source.archive, source.postgres},
         description=(
             f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
-            " object (never from the API), with soft deletes in deleted_at."
+            " object (never from the API), with soft deletes in deleted_at. A range of days loads"
+            " in one run, each day its own transaction and materialization."
         ),
+        # Each loaded day is reported as its own materialization (see `reports.load_events`).
+        output_required=False,
         # Loaded by 03:00 UTC each day, from a run that started after midnight.
         freshness_policy=FreshnessPolicy.cron(
             deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
         ),
         check_specs=[
             AssetCheckSpec(
-                "rows_match_archive",
+                ROWS_MATCH_ARCHIVE,
                 asset=source.table,
+                partitions_def=daily_partitions,
                 description="Rows loaded and rejected equal the archived manifest's counts.",
             )
         ],
     )
-    @failure_on_pipeline_error()
-    def load_day(context: AssetExecutionContext, config: LoadConfig) -> MaterializeResult:
+    def load_day(context: AssetExecutionContext, config: LoadConfig) -> Iterator[object]:
         archive = getattr(context.resources, source.archive)
         postgres = getattr(context.resources, source.postgres)
-        day, store, table = partition_day(context), archive.get_archive(), postgres.table
-        keys, manifest = archive.layout(source.name).find_day(store, day)
-        snapshot = DaySnapshot.from_manifest(manifest)
-        archived = ArchivedDay(day, keys, snapshot, store.uri(keys.records))
-        if not archived.snapshot.crawl_complete:
-            context.log.warning(f"{archived.uri} is from an incomplete crawl: no one is deleted")
-        context.log.info(f"loading {archived.uri} into {table} ({postgres.display_url})")
-        started = time.monotonic()
-        with postgres.connect() as conn:
-            result = load_archived_day(conn, store, archived, table, contract, config.reload)
-            first_rows = preview(conn, table, contract, day)
-        if result.skipped:
-            context.log.info(f"{day} was already loaded from this object: nothing to do")
-        for note in [*result.table_changes, *result.notices]:
-            context.log.warning(f"{table}: {note}")
-        context.log.info(load_summary(result))
-        seconds = time.monotonic() - started
-        return load_report(result, snapshot, str(table), archived.uri, schema, first_rows, seconds)
+        days = partition_days(context)
+        context.log.info(
+            f"loading {len(days)} day(s) into {postgres.table} ({postgres.display_url})"
+        )
+        with failure_on_pipeline_error(), postgres.connect() as conn:
+            for loaded in load_archived_days(
+                conn,
+                archive.get_archive(),
+                archive.layout(source.name),
+                postgres.table,
+                contract,
+                days,
+                config.reload,
+                on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
+            ):
+                log_load(context.log, loaded, str(postgres.table))
+                yield from load_events(loaded, context.asset_key, str(postgres.table), schema)
+        yield check_output(context, ROWS_MATCH_ARCHIVE)
 
     return [fetch_day, archive_day, load_day]

@@ -27,9 +27,9 @@ FIELD_TYPES = ("bigint", "integer", "text", "enum", "boolean", "date", "timestam
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 TEXT_TYPES = ("text", "enum", "constant")
 DEFAULT_ENUM_LENGTH = 255  # enums are text columns: varchar(255), as the article's table has
-# Columns the pipeline adds to every table (`warehouse.HISTORY_COLUMNS`): no field may take
-# their names.
-PIPELINE_COLUMNS = ("snapshot_date", "deleted_at")
+# Columns the pipeline adds to every table (`warehouse.HISTORY_COLUMNS`), and the one it migrates
+# from: no field may take their names.
+PIPELINE_COLUMNS = ("last_seen", "deleted_at", "snapshot_date")
 # A column name; PostgreSQL truncates identifiers at 63 bytes.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 

@@ -6,23 +6,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import pandas as pd
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    DagsterLogManager,
     MaterializeResult,
     MetadataValue,
+    Output,
     TableColumn,
     TableColumnConstraints,
     TableSchema,
 )
 
 from users_pipeline.contract import RecordContract
+from users_pipeline.day_load import DayLoaded
 from users_pipeline.snapshot import DaySnapshot
 from users_pipeline.users_api import CrawlStats, Page
 from users_pipeline.warehouse import LoadResult, table_columns
 
 PROGRESS_LOG_SECONDS = 2.0
+ROWS_MATCH_ARCHIVE = "rows_match_archive"
 
 
 def progress_logger(log: Callable[[str], None], page_size: int) -> Callable[[Page, int], None]:
@@ -93,59 +101,78 @@ def fetch_report(
     )
 
 
+def log_load(log: DagsterLogManager, loaded: DayLoaded, table: str) -> None:
+    archived, result = loaded.archived, loaded.result
+    if not archived.snapshot.crawl_complete:
+        log.warning(f"{archived.uri} is from an incomplete crawl: no one was deleted")
+    if result.skipped:
+        log.info(f"{archived.day} was already loaded from this object: nothing to do")
+    for note in [*result.table_changes, *result.notices]:
+        log.warning(f"{table}: {note}")
+    log.info(f"{archived.day}: {load_summary(result)}")
+
+
+def check_output(context: AssetExecutionContext, check_name: str) -> Output:
+    """The output of a check whose results were reported as events, one per day (see
+    `load_events`): Dagster still expects the check's output once per run."""
+    key = AssetCheckKey(context.asset_key, check_name)
+    return Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+
+
 def load_summary(result: LoadResult) -> str:
     return (
         f"{result.staged} rows: {result.inserted} inserted, {result.updated} updated,"
-        f" {result.unchanged} unchanged, {result.deleted} marked deleted, {result.rejected}"
+        f" {result.unchanged} unchanged, {result.unseen} no longer seen, {result.deleted} marked"
+        f" deleted, {result.rejected}"
         f" rejected; table has {result.table_rows} ({result.current_rows} current)"
     )
 
 
-def load_report(
-    result: LoadResult,
-    snapshot: DaySnapshot,
-    table: str,
-    uri: str,
-    schema: TableSchema,
-    preview: pd.DataFrame,
-    seconds: float,
-) -> MaterializeResult:
+def load_events(
+    loaded: DayLoaded, asset_key: AssetKey, table: str, schema: TableSchema
+) -> tuple[AssetMaterialization, AssetCheckEvaluation]:
+    """One loaded day as its own materialization and `rows_match_archive` result, so a range
+    loaded in one run marks exactly the days it loaded."""
+    result, snapshot, day = loaded.result, loaded.archived.snapshot, loaded.archived.day.isoformat()
     matches = (result.staged, result.rejected) == (
         snapshot.valid_records,
         snapshot.rejected_records,
     )
-    return MaterializeResult(
+    materialization = AssetMaterialization(
+        asset_key,
+        partition=day,
         metadata={
             "dagster/row_count": result.table_rows,
             "dagster/table_name": table,
             "dagster/column_schema": schema,
-            "source_uri": uri,
+            "source_uri": loaded.archived.uri,
             "source_sha256": snapshot.sha256,
             "rows_in_snapshot": result.staged,
             "rows_inserted": result.inserted,
             "rows_updated": result.updated,
             "rows_unchanged": result.unchanged,
             "rows_rejected": result.rejected,
+            "rows_no_longer_seen": result.unseen,
             "rows_marked_deleted": result.deleted,
-            "rows_deletion_recomputed": result.deletion_recomputed,
             "current_rows": result.current_rows,
             "table_changes": "; ".join(result.table_changes) or "none",
             "history_notices": "; ".join(result.notices) or "none",
-            "load_seconds": round(seconds, 3),
-            "preview": MetadataValue.md(preview.to_markdown(index=False)),
+            "load_seconds": round(loaded.seconds, 3),
+            "preview": MetadataValue.md(loaded.preview),
         },
-        check_results=[
-            AssetCheckResult(
-                check_name="rows_match_archive",
-                passed=matches,
-                severity=AssetCheckSeverity.ERROR,
-                description=(
-                    f"loaded {result.staged} and rejected {result.rejected}; the manifest says"
-                    f" {snapshot.valid_records} valid and {snapshot.rejected_records} rejected"
-                ),
-            )
-        ],
     )
+    check = AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=ROWS_MATCH_ARCHIVE,
+        passed=matches,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"loaded {result.staged} and rejected {result.rejected}; the manifest says"
+            f" {snapshot.valid_records} valid and {snapshot.rejected_records} rejected"
+        ),
+        partition=day,
+    )
+    return materialization, check
 
 
 def column_schema(contract: RecordContract) -> TableSchema:

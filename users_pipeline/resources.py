@@ -209,7 +209,9 @@ class PostgresResource(ConfigurableResource):
         if not self._conninfo:
             raise RuntimeError("PostgresResource used outside a run: call setup_for_execution")
         try:
-            return psycopg.connect(self._conninfo, connect_timeout=10)
+            # Autocommit: each load opens its own transaction, so the days of a range commit
+            # one by one, and a failed day leaves the days before it loaded.
+            return psycopg.connect(self._conninfo, connect_timeout=10, autocommit=True)
         except psycopg.Error as error:
             reason = " ".join(line.strip() for line in str(error).splitlines()) or repr(error)
             password = self.password or (

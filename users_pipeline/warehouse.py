@@ -2,10 +2,13 @@
 
 The table's columns, their types and every column list below come from the source's
 `RecordContract`. A load is one transaction: COPY the day's rows into a temporary staging table,
-then one set-based upsert by the key (into an empty table the COPY goes straight in). The upsert
-only writes a row whose values differ and whose snapshot is not older than the one already
-stored, so re-running a day writes nothing and replaying an old day never overwrites newer data.
-An advisory lock per table serializes concurrent loads of the same table.
+then one set-based upsert by the key (into an empty table the COPY goes straight in).
+
+A row's `last_seen` is kept relative to the latest snapshot loaded: NULL while the record is in
+it, a date once it is not. So a day writes a row version only for a record that is new, changed,
+gone or back; a day on which nothing changed writes none, and re-running a day writes nothing.
+An older day replayed never overwrites newer data, and replaying days in any order ends in the
+same table. An advisory lock per table serializes concurrent loads of the same table.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from users_pipeline.contract import Field, RecordContract, Row
 from users_pipeline.errors import PipelineError
 from users_pipeline.records import Reject
 
-# PostgreSQL truncates identifiers at 63 bytes; 55 leaves room for the `_rejects` sibling.
+# PostgreSQL truncates identifiers at 63 bytes; 55 leaves room for the siblings (`_rejects`,
+# `_staging`).
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,54}")
-# The snapshot_date of rows adopted from a table made elsewhere: before any real day.
-ADOPTED_SNAPSHOT_DATE = date(1970, 1, 1)
+# The last_seen of rows whose last sighting is unknown (adopted from a table made elsewhere, or
+# left by a lost `_loads` log): before any real day, so any real day supersedes them.
+UNKNOWN_LAST_SEEN = date(1970, 1, 1)
 
 
 class WarehouseConfigError(PipelineError):
@@ -43,9 +48,14 @@ class TableColumn:
 
 # The columns the pipeline keeps beside the contract's: the history of each record.
 HISTORY_COLUMNS = (
-    TableColumn("snapshot_date", "date", False, "Latest daily snapshot the record was seen in"),
+    TableColumn(
+        "last_seen", "date", True, "Latest snapshot with the record; NULL: the latest one loaded"
+    ),
     TableColumn("deleted_at", "date", True, "First complete snapshot without it; NULL = current"),
 )
+# The column that held every record's latest snapshot (a write per record a day), before
+# `last_seen`: a table that has it is migrated.
+FORMER_SNAPSHOT_COLUMN = "snapshot_date"
 
 
 def table_columns(contract: RecordContract) -> tuple[TableColumn, ...]:
@@ -107,8 +117,8 @@ class LoadResult:
     updated: int
     unchanged: int
     rejected: int
-    deleted: int  # users absent from this complete snapshot, newly marked deleted
-    deletion_recomputed: int  # users seen in it whose deleted_at changed (usually: came back)
+    deleted: int  # records absent from this complete snapshot, newly marked deleted
+    unseen: int  # records of the previous latest snapshot absent from this one
     table_rows: int
     current_rows: int
     table_changes: list[str] = field(default_factory=list)  # when an existing table was adopted
@@ -222,6 +232,10 @@ def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract)
             f"{table.setting}={table} exists without its key column {key.name}: point"
             f" {table.setting} at another table or rename this one; nothing was changed"
         )
+    changes = []
+    if {FORMER_SNAPSHOT_COLUMN, "deleted_at"} <= existing.keys() and "last_seen" not in existing:
+        changes.append(_migrate_snapshot_date(conn, table))
+        existing = _existing_columns(conn, table)
     fits = {
         column.name: _fit(existing[column.name].sql_type, column.sql_type)
         for column in table_columns(contract)
@@ -234,7 +248,6 @@ def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract)
                 f" but the contract declares {column.sql_type}: change the column or the"
                 " declaration; nothing was changed"
             )
-    changes = []
     for column in table_columns(contract):
         if fits.get(column.name) == "widen":
             statement = sql.SQL("ALTER TABLE {} ALTER {} TYPE {}")
@@ -244,17 +257,17 @@ def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract)
             changes.append(f"widened column {column.name} to {column.sql_type}")
         if column.name in existing:
             continue
-        # Added nullable: the rows already there have no value. Adopted rows get the date before
-        # any snapshot, so any real day supersedes them.
-        adopted = column.name == "snapshot_date"
-        default = f" NOT NULL DEFAULT DATE '{ADOPTED_SNAPSHOT_DATE}'" if adopted else ""
+        # Added nullable: the rows already there have no value. Adopted rows were last seen
+        # on an unknown day: the date before any snapshot.
+        adopted = column.name == "last_seen"
+        default = f" DEFAULT DATE '{UNKNOWN_LAST_SEEN}'" if adopted else ""
         conn.execute(
             sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
                 target, sql.Identifier(column.name), sql.SQL(column.sql_type + default)
             )
         )
         if adopted:
-            conn.execute(sql.SQL("ALTER TABLE {} ALTER snapshot_date DROP DEFAULT").format(target))
+            conn.execute(sql.SQL("ALTER TABLE {} ALTER last_seen DROP DEFAULT").format(target))
         changes.append(f"added column {column.name}")
     declared = {column.name: column for column in table_columns(contract)}
     for name, found in existing.items():
@@ -274,12 +287,37 @@ def _adopt(conn: psycopg.Connection, table: TableName, contract: RecordContract)
     return changes + _add_key(conn, table, contract)
 
 
+def _migrate_snapshot_date(conn: psycopg.Connection, table: TableName) -> str:
+    """Turn the former `snapshot_date` (every record's latest snapshot, rewritten daily) into
+    `last_seen`: the same dates, NULL for the records seen in the latest snapshot loaded."""
+    target, loads = table.identifier, table.sibling("loads")
+    conn.execute(
+        sql.SQL("ALTER TABLE {} RENAME {} TO last_seen").format(
+            target, sql.Identifier(FORMER_SNAPSHOT_COLUMN)
+        )
+    )
+    conn.execute(sql.SQL("ALTER TABLE {} ALTER last_seen DROP NOT NULL").format(target))
+    has_log = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (loads.regclass,)).fetchone()[0]
+    latest_in = (
+        sql.SQL("SELECT max(snapshot_date) FROM {}").format(loads.identifier)
+        if has_log
+        else sql.SQL("SELECT max(last_seen) FROM {}").format(target)
+    )
+    latest_seen = conn.execute(
+        sql.SQL(
+            "UPDATE {} SET last_seen = NULL WHERE last_seen = ({}) AND deleted_at IS NULL"
+        ).format(target, latest_in)
+    ).rowcount
+    return (
+        f"replaced {FORMER_SNAPSHOT_COLUMN} by last_seen, NULL for the {latest_seen} records in"
+        " the latest snapshot"
+    )
+
+
 def _add_key(conn: psycopg.Connection, table: TableName, contract: RecordContract) -> list[str]:
     """Merge identical duplicate rows and make the key the primary key, or refuse."""
     key = sql.Identifier(contract.key.name)
-    values = sql.SQL(", ").join(
-        sql.Identifier(f.name) for f in contract.fields if not f.key
-    )
+    values = sql.SQL(", ").join(sql.Identifier(f.name) for f in contract.fields if not f.key)
     nulls, conflicting, example = conn.execute(
         sql.SQL(
             "SELECT (SELECT count(*) FROM {t} WHERE {k} IS NULL), count(*), min({k}) FROM"
@@ -332,44 +370,53 @@ def load_snapshot(
     otherwise they go through a staging table. Any error leaves every table as it was.
     """
     with conn.transaction(), conn.cursor() as cursor:
-        load = _DayLoad(cursor, table, contract, day)
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"users_pipeline:{table}",))
+        # The day's changes are found by hashing the day against the table (`_CHANGES`): in
+        # memory (a million records take about 100 MB), not in batches spilled to disk, and by
+        # parallel workers on a big table. The planner expects half the records to differ, while
+        # a day's changes are usually few: passing them between workers costs next to nothing.
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("SET LOCAL parallel_setup_cost = 0")
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0")
+        cursor.execute("SET LOCAL min_parallel_table_scan_size = '1MB'")
         setup = ensure_table(conn, table, contract, defer_key=True)
+        load = _DayLoad(cursor, table, contract, day)
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
         (was_empty,) = cursor.fetchone()
         notices = load.lost_history(setup, was_empty)
+        load.place_in_history()
         if was_empty:
-            # Into an empty table no upsert is needed: the rows go straight in.
-            staged = load.copy_rows(row_batches, into="target")
+            staged = load.copy_rows(row_batches, into="target", freeze=setup.created)
             if setup.created:
                 # Building the key of a table this load created once, after the COPY, takes a
                 # quarter less time than updating it row by row (measured at 100k and 1M rows).
                 load.run("ALTER TABLE {target} ADD PRIMARY KEY ({key})")
-            inserted, updated = staged, 0
+            if not load.is_latest:
+                # Days without rows survive an emptied table: one of them is later than this.
+                load.run("UPDATE {target} SET (last_seen, deleted_at) = ROW(%(seen)s, %(gone)s)")
+            inserted, updated, unseen, deleted = staged, 0, 0, 0
+            table_rows, current_rows = staged, 0 if load.params["gone"] else staged
         else:
-            load.run("CREATE TEMPORARY TABLE _load_staging ({staging_columns}) ON COMMIT DROP")
-            staged = load.copy_rows(row_batches, into="staging")
-            cursor.execute("ANALYZE _load_staging")
-            load.run(_MOVE_FORWARD_UNCHANGED)
+            # Unlogged, not temporary: parallel workers can read it (see `_CHANGES`). Nobody else
+            # sees it: it is dropped before the commit, or rolled back with the load.
+            load.run("CREATE UNLOGGED TABLE {staging} ({staging_columns})")
+            staged = load.copy_rows(row_batches, into="staging", freeze=True)
+            # Its size and keys are all the planner needs to hash it (statistics of the values
+            # would cost as much as the comparison).
+            load.run("ANALYZE {staging} ({key})")
+            load.run(_CHANGES, unchanged=load.unchanged_condition())
+            load.run("DROP TABLE {staging}")
             load.run(_UPSERT)
             inserted, updated = cursor.fetchone()
+            unseen = load.run(_UNSEEN) if load.is_latest else 0
+            deleted = unseen if load.params["deleted_now"] else 0
+            deleted += load.run(_MARK_DELETED) if day.crawl_complete else 0
+            load.run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
+            table_rows, current_rows = cursor.fetchone()
         load.run(
             _RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects))
         )
         load.replace_rejects(rejects)
-        if was_empty:
-            # Every row was just inserted, not deleted, and nobody can be missing from the day:
-            # only a later complete snapshot already loaded changes that. No scan is needed.
-            load.run(_LATER_COMPLETE_DAY)
-            deletion_recomputed = (
-                load.run(_RECOMPUTE_DELETED_FOR_SEEN) if cursor.fetchone()[0] else 0
-            )
-            deleted, table_rows, current_rows = 0, staged, staged - deletion_recomputed
-        else:
-            deletion_recomputed = load.run(_RECOMPUTE_DELETED_FOR_SEEN)
-            deleted = load.run(_MARK_DELETED) if day.crawl_complete else 0
-            load.run("SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}")
-            table_rows, current_rows = cursor.fetchone()
     return LoadResult(
         staged=staged,
         inserted=inserted,
@@ -377,7 +424,7 @@ def load_snapshot(
         unchanged=staged - inserted - updated,
         rejected=len(rejects),
         deleted=deleted,
-        deletion_recomputed=deletion_recomputed,
+        unseen=unseen,
         table_rows=table_rows,
         current_rows=current_rows,
         table_changes=setup.changes,
@@ -396,40 +443,76 @@ class _DayLoad:
         self.table = table
         self.contract = contract
         self.day = day
+        self.is_latest = True
         self.params = {
             "snapshot_date": day.snapshot_date,
             "crawl_complete": day.crawl_complete,
             "source_uri": day.source_uri,
             "sha256": day.sha256,
-            "adopted": ADOPTED_SNAPSHOT_DATE,
+            "unknown": UNKNOWN_LAST_SEEN,
         }
         self.fragments = {
             "target": table.identifier,
             "loads": table.sibling("loads").identifier,
             "rejects": table.sibling("rejects").identifier,
+            "staging": table.sibling("staging").identifier,
             **_column_fragments(contract),
         }
+
+    def place_in_history(self) -> None:
+        """Where this day stands among the days loaded: the latest (or a new latest) one, whose
+        records get `last_seen` NULL, or an older one, whose records get its date and the
+        `deleted_at` of the first complete snapshot after it."""
+        day = self.day.snapshot_date
+        self.run(
+            "SELECT max(snapshot_date), min(snapshot_date) FILTER"
+            " (WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) FROM {loads}"
+        )
+        previous_latest, first_complete_after = self.cursor.fetchone()
+        self.is_latest = previous_latest is None or day >= previous_latest
+        self.params["is_latest"] = self.is_latest
+        newer = previous_latest is not None and day > previous_latest
+        self.params |= {
+            "seen": None if self.is_latest else day,
+            "gone": None if self.is_latest else first_complete_after,
+            # The records of the previous latest snapshot that this one lacks were last seen
+            # in it (in an earlier load of this very day, if it is loaded again).
+            "previous_latest": previous_latest or day,
+            "deleted_now": day if newer and self.day.crawl_complete else None,
+        }
+
+    def unchanged_condition(self) -> sql.Composable:
+        """When a stored row `t` already says what this day says about its record."""
+        if self.is_latest:
+            return sql.SQL("t.last_seen IS NULL AND {}").format(self.fragments["same_values"])
+        return sql.SQL(
+            "(t.last_seen IS NULL OR t.last_seen > %(snapshot_date)s"
+            " OR (t.last_seen = %(snapshot_date)s AND {}))"
+        ).format(self.fragments["same_values"])
 
     def run(self, statement: str, **fragments: sql.Composable) -> int:
         self.cursor.execute(sql.SQL(statement).format(**self.fragments, **fragments), self.params)
         return self.cursor.rowcount
 
-    def copy_rows(self, row_batches: Iterable[Sequence[Row]], into: str) -> int:
+    def copy_rows(self, row_batches: Iterable[Sequence[Row]], into: str, freeze: bool) -> int:
         """COPY every row, a batch at a time as CSV formatted in C (`_csv_batch`). Batches are
         small (see `BATCH_BYTES`), so the server parses one on its core while this process
-        decodes and formats the next. Into the target, each row ends with the constants and the
-        snapshot date."""
+        decodes and formats the next. Into the target, each row ends with the constants.
+
+        `freeze`, for a table created in this transaction, writes the rows frozen: the first
+        read after the load (the next day's) then has no hint bits to set, page by page."""
         names = [field.name for field in self.contract.source_fields]
-        target: sql.Composable = sql.Identifier("_load_staging")
+        target = self.fragments["staging"]
         row_end = "\n"
         if into == "target":
-            names += [field.name for field in self.contract.constants] + ["snapshot_date"]
+            names += [field.name for field in self.contract.constants]
             target = self.fragments["target"]
-            ends = [*(field.value for field in self.contract.constants), self.day.snapshot_date]
+            ends = [field.value for field in self.contract.constants]
             row_end = "".join(f",{_csv_value(value)}" for value in ends) + "\n"
         statement = sql.SQL(
-            "COPY {} ({}) FROM STDIN WITH (FORMAT csv, ESCAPE '\\', NULL 'null', ENCODING 'UTF8')"
-        ).format(target, sql.SQL(", ").join(map(sql.Identifier, names)))
+            "COPY {} ({}) FROM STDIN"
+            " WITH (FORMAT csv, ESCAPE '\\', NULL 'null', ENCODING 'UTF8', FREEZE {})"
+        ).format(target, sql.SQL(", ").join(map(sql.Identifier, names)), sql.Literal(freeze))
         copied = 0
         end = row_end.encode()
         with self.cursor.copy(statement) as copy:
@@ -443,12 +526,14 @@ class _DayLoad:
         """Keep the bookkeeping true to the table, and say what a dropped table lost.
 
         The `_loads` log of an empty table (dropped or emptied) lists no day with rows, so every
-        day loads in full again. A log or quarantine that had to be created beside a table with
-        history cannot know the other days: the notice says which to load again."""
+        day loads in full again. A log created beside a table with rows leaves the records it
+        held as the latest snapshot's with an unknown last sighting. A quarantine created beside
+        a log cannot know the other days' rejects. The notices say what to load again."""
         table = self.table
         loads, rejects = table.sibling("loads"), table.sibling("rejects")
         notices = []
-        rebuild = "materialize pg_users_table for each of them"
+        in_one_run = "(one run: --partition-range FIRST...LAST)"
+        rebuild = f"materialize pg_users_table for those days {in_one_run}"
         if was_empty:
             forgotten = self.days(
                 "DELETE FROM {loads} WHERE rows_loaded > 0 AND snapshot_date <> %(snapshot_date)s"
@@ -460,15 +545,15 @@ class _DayLoad:
                     f" they will load in full again; to rebuild the table, {rebuild}"
                 )
         elif setup.loads_created:
-            seen = self.days(
-                "SELECT DISTINCT snapshot_date FROM {target}"
-                " WHERE snapshot_date NOT IN (%(snapshot_date)s, %(adopted)s)"
+            unknown = self.run(
+                "UPDATE {target} SET last_seen = %(unknown)s WHERE last_seen IS NULL"
             )
-            if seen:
+            if unknown:
                 notices.append(
-                    f"{loads} was missing, so it now lists only"
-                    f" {self.day.snapshot_date}, while {table} holds users last seen on {seen};"
-                    f" to rebuild its history, {rebuild}"
+                    f"{loads} was missing, so it now lists only {self.day.snapshot_date}, and the"
+                    f" {unknown} records {table} held as seen in the latest snapshot now count as"
+                    f" last seen on {UNKNOWN_LAST_SEEN}; to rebuild its history from the archived"
+                    f" days, {rebuild}"
                 )
         if setup.rejects_created and not setup.loads_created:
             with_rejects = self.days(
@@ -479,8 +564,8 @@ class _DayLoad:
                 notices.append(
                     f"{rejects} was missing, so it now holds only the rejects"
                     f" of {self.day.snapshot_date}, while {loads} lists"
-                    f" rejects on {with_rejects}; to restore them, {rebuild} with"
-                    " config reload: true"
+                    f" rejects on {with_rejects}; to restore them, materialize"
+                    f" pg_users_table for those days with config reload: true {in_one_run}"
                 )
         return notices
 
@@ -577,31 +662,35 @@ def already_loaded(
         unchanged=rows_loaded,
         rejected=rows_rejected,
         deleted=0,
-        deletion_recomputed=0,
+        unseen=0,
         table_rows=table_rows,
         current_rows=current_rows,
         skipped=True,
     )
 
 
-# Unchanged records seen in a newer snapshot only move their snapshot_date forward.
-_MOVE_FORWARD_UNCHANGED = (
-    "UPDATE {target} AS t SET snapshot_date = %(snapshot_date)s FROM _load_staging AS s"
-    " WHERE t.{key} = s.{key} AND t.snapshot_date < %(snapshot_date)s AND {same_values}"
+# The day's changes, found in one pass over the table and the staged day (the costly part of a
+# load): every record the day says something new about (`unchanged_condition`: new, changed,
+# back, or, for an older day, seen later than the stored row says), and every stored record the
+# day lacks that the statements below update. A day without changes yields no row.
+_CHANGES = (
+    "CREATE TEMPORARY TABLE _load_changes ON COMMIT DROP AS"
+    " SELECT coalesce(s.{key}, t.{key}) AS {key}, {source_values}, s.{key} IS NOT NULL AS seen"
+    " FROM {staging} AS s FULL JOIN {target} AS t ON t.{key} = s.{key}"
+    " WHERE CASE WHEN s.{key} IS NOT NULL THEN t.{key} IS NULL OR NOT ({unchanged})"
+    " WHEN t.last_seen IS NULL THEN %(is_latest)s"
+    " ELSE %(crawl_complete)s AND t.last_seen < %(snapshot_date)s"
+    " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s) END"
 )
-# Write a row only when its values differ and the stored snapshot is not newer; records stored
-# with the same values (moved forward above) or from a newer snapshot are not even offered.
+# Write the records the day says something new about.
 _UPSERT = (
     "WITH written AS ("
-    " INSERT INTO {target} AS t ({key}, {values}, snapshot_date)"
-    " SELECT s.{key}, {staged_values}, %(snapshot_date)s"
-    " FROM _load_staging AS s"
-    " WHERE NOT EXISTS (SELECT FROM {target} AS t WHERE t.{key} = s.{key}"
-    "  AND (t.snapshot_date > %(snapshot_date)s OR {same_values}))"
+    " INSERT INTO {target} AS t ({key}, {values}, last_seen, deleted_at)"
+    " SELECT s.{key}, {staged_values}, %(seen)s, %(gone)s"
+    " FROM _load_changes AS s WHERE s.seen"
     " ON CONFLICT ({key}) DO UPDATE"
-    " SET ({values}, snapshot_date) = ROW({excluded_values}, excluded.snapshot_date)"
-    " WHERE t.snapshot_date <= excluded.snapshot_date"
-    " AND ROW({current_values}) IS DISTINCT FROM ROW({excluded_values})"
+    " SET ({values}, last_seen, deleted_at)"
+    " = ROW({excluded_values}, excluded.last_seen, excluded.deleted_at)"
     " RETURNING (xmax = 0) AS inserted)"
     " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
 )
@@ -615,26 +704,21 @@ _RECORD_LOAD = (
     " = ROW(excluded.crawl_complete, excluded.source_uri, excluded.sha256, excluded.rows_loaded,"
     " excluded.rows_rejected, now())"
 )
-# Whether a complete snapshot later than this day was loaded already (a replay, or a rebuild).
-_LATER_COMPLETE_DAY = (
-    "SELECT EXISTS (SELECT FROM {loads} WHERE crawl_complete AND snapshot_date > %(snapshot_date)s)"
-)
-# A record's deleted_at is the first complete snapshot after the last one it was seen in. The two
-# statements below keep that true whatever order days are loaded in, so a replay in any order
-# ends in the same state as the daily runs did. First, records whose latest snapshot is this day:
-_RECOMPUTE_DELETED_FOR_SEEN = (
-    "UPDATE {target} AS t SET deleted_at = later.first_complete"
-    " FROM (SELECT min(snapshot_date) AS first_complete FROM {loads}"
-    "  WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) AS later"
-    " WHERE t.snapshot_date = %(snapshot_date)s"
-    " AND t.deleted_at IS DISTINCT FROM later.first_complete"
+# A record's deleted_at is the first complete snapshot after the last one it was seen in. With
+# the upsert above, the two statements below keep that true whatever order days are loaded in,
+# so a replay in any order ends in the same table as the daily runs. For a new latest day, the
+# records of the previous latest snapshot that it lacks get their last sighting, and are
+# deleted if this day's crawl is complete:
+_UNSEEN = (
+    "UPDATE {target} AS t SET (last_seen, deleted_at) = ROW(%(previous_latest)s, %(deleted_now)s)"
+    " FROM _load_changes AS c WHERE c.{key} = t.{key} AND NOT c.seen AND t.last_seen IS NULL"
 )
 # Then, if this day's crawl was complete, records last seen before it and absent from it.
 _MARK_DELETED = (
     "UPDATE {target} AS t SET deleted_at = %(snapshot_date)s"
-    " WHERE t.snapshot_date <= %(snapshot_date)s"
+    " FROM _load_changes AS c WHERE c.{key} = t.{key} AND NOT c.seen"
+    " AND t.last_seen < %(snapshot_date)s"
     " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s)"
-    " AND NOT EXISTS (SELECT FROM _load_staging AS s WHERE s.{key} = t.{key})"
 )
 
 
@@ -664,6 +748,11 @@ def _column_fragments(contract: RecordContract) -> dict[str, sql.Composable]:
             sql.SQL("{} IS NOT DISTINCT FROM {}").format(column("t", field), staged(field))
             for field in values
         ),
+        "source_values": listed(
+            sql.SQL("s.{0} AS {0}").format(sql.Identifier(field.name))
+            for field in contract.source_fields
+            if not field.key
+        ),
         "staging_columns": listed(
             sql.SQL("{} {}").format(sql.Identifier(field.name), sql.SQL(field.sql_type))
             for field in contract.source_fields
@@ -674,13 +763,18 @@ def _column_fragments(contract: RecordContract) -> dict[str, sql.Composable]:
 def snapshot_preview(
     conn: psycopg.Connection, table: TableName, key: str, snapshot_date: date, limit: int = 5
 ) -> tuple[list[str], list[tuple]]:
-    """The first rows of the table as of one snapshot, for the materialization's preview."""
+    """The first rows whose latest sighting is this snapshot, for the materialization's preview:
+    `last_seen` NULL if it is the latest loaded, its date if not."""
     with conn.cursor() as cursor:
         cursor.execute(
-            sql.SQL("SELECT * FROM {} WHERE snapshot_date = %s ORDER BY {} LIMIT %s").format(
-                table.identifier, sql.Identifier(key)
+            sql.SQL(
+                "SELECT * FROM {t} WHERE last_seen IS NOT DISTINCT FROM"
+                " (SELECT CASE WHEN max(snapshot_date) > %(day)s THEN %(day)s END FROM {loads})"
+                " ORDER BY {key} LIMIT %(limit)s"
+            ).format(
+                t=table.identifier, loads=table.sibling("loads").identifier, key=sql.Identifier(key)
             ),
-            (snapshot_date, limit),
+            {"day": snapshot_date, "limit": limit},
         )
         columns = [column.name for column in cursor.description or ()]
         return columns, cursor.fetchall()

@@ -70,7 +70,7 @@ def test_the_users_contract_is_gorests_five_fields_and_the_loading_tool():
         ("gender", "character varying(255)", False),
         ("status", "character varying(255)", False),
         ("inserted_from", "character varying(255)", False),
-        ("snapshot_date", "date", False),
+        ("last_seen", "date", True),
         ("deleted_at", "date", True),
     ]
 
@@ -173,4 +173,3 @@ def test_a_declared_field_adds_a_nullable_column_and_a_dropped_one_keeps_its_col
         (2, 41, False, None, None),
         (3, None, True, None, None),
     ]
-

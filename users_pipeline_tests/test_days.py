@@ -58,7 +58,7 @@ def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg,
 
     assert result.success
     assert len(gorest.requests) == requests
-    assert table_rows(pg, users_table) == expected_rows(gorest.users, day=DAY)
+    assert table_rows(pg, users_table) == expected_rows(gorest.users)
 
 
 def test_archiving_a_day_never_fetched_says_where_past_days_come_from(resources, tmp_path):

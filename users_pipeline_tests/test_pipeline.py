@@ -44,7 +44,7 @@ def metadata(result, asset_name: str) -> dict:
 
 def table_rows(pg: psycopg.Connection, users_table: str) -> list[tuple]:
     return pg.execute(
-        f"SELECT id, name, email, gender, status, inserted_from, snapshot_date"
+        f"SELECT id, name, email, gender, status, inserted_from, last_seen"
         f" FROM {users_table} ORDER BY id"
     ).fetchall()
 
@@ -60,9 +60,10 @@ def archived_users(resources: dict, day=DAY) -> list[dict]:
     return json_lines(body["Body"].read())
 
 
-def expected_rows(users: list[dict], day=DAY) -> list[tuple]:
+def expected_rows(users: list[dict]) -> list[tuple]:
+    """The rows of users seen in the latest snapshot loaded: `last_seen` NULL."""
     return sorted(
-        (u["id"], u["name"], u["email"], u["gender"], u["status"], "dagster", day) for u in users
+        (u["id"], u["name"], u["email"], u["gender"], u["status"], "dagster", None) for u in users
     )
 
 
@@ -164,9 +165,9 @@ def test_a_newer_day_refreshes_values_and_an_older_day_never_overwrites(
     # Replaying the older day from the archive must not bring the old status back.
     run(resources, assets=[pg_users_table], day=DAY)
     row = pg.execute(
-        f"SELECT status, snapshot_date FROM {users_table} WHERE id = %s", (newest["id"],)
+        f"SELECT status, last_seen FROM {users_table} WHERE id = %s", (newest["id"],)
     ).fetchone()
-    assert row == (newest["status"], later)
+    assert row == (newest["status"], None)
 
 
 def test_unauthorized_api_fails_before_writing_anything(

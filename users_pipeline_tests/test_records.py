@@ -156,4 +156,3 @@ def test_the_fast_path_and_the_explanation_agree():
         problems = [field.problem(record) for field in USERS_CONTRACT.source_fields]
         assert bool(rows) == (problems == [None] * len(problems)), record
         assert split_json([record]) == (rows, rejects), record
-

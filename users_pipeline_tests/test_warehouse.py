@@ -54,7 +54,7 @@ def test_first_load_creates_the_table_and_inserts(postgres_url, pg, table):
         "female",
         "active",
         "dagster",
-        DAY,
+        None,
         None,
     )
     primary_key = pg.execute(
@@ -118,7 +118,7 @@ def test_any_text_loads_byte_for_byte(postgres_url, pg, table):
         load_snapshot(conn, table, contract, batches, DayLoad(DAY, True, "u", "0" * 64), [])
         first = contents(pg, table)
         load(conn, table, iter([plain, changed]), day=DAY + timedelta(days=1))
-    assert first == [(*row, tool, DAY, None) for row in plain + awkward]
+    assert first == [(*row, tool, None, None) for row in plain + awkward]
     assert [row[:5] for row in contents(pg, table)] == plain + changed
 
 
@@ -137,12 +137,11 @@ def test_a_rebuilt_table_replays_like_the_daily_runs(postgres_url, pg, users_tab
         conn.commit()
         first_day, first_rows, _ = history[0]
         result = load(conn, table, first_rows, day=first_day, complete=True)
-        assert result.deletion_recomputed == 0
         assert (result.table_rows, result.current_rows) == (len(first_rows), len(first_rows))
         assert result.notices == [
             f"{table} was empty while {table}_loads listed 2 days ({history[1][0]} to"
             f" {history[2][0]}): they will load in full again; to rebuild the table, materialize"
-            " pg_users_table for each of them"
+            " pg_users_table for those days (one run: --partition-range FIRST...LAST)"
         ]
         for day, day_rows, _ in history[1:]:
             load(conn, table, day_rows, day=day, complete=True)
@@ -160,9 +159,9 @@ def test_a_later_empty_snapshot_still_deletes_a_replayed_day(postgres_url, pg, t
         conn.execute(f"TRUNCATE {table}")
         conn.commit()
         result = load(conn, table, rows(3))
-    assert (result.deletion_recomputed, result.current_rows, result.notices) == (3, 0, [])
+    assert (result.current_rows, result.notices) == (0, [])
     assert contents(pg, table) == daily
-    assert {row[-1] for row in daily} == {later}
+    assert {row[-2:] for row in daily} == {(DAY, later)}
 
 
 def test_a_mixed_case_table_name_is_kept_as_written(postgres_url, pg, table):
@@ -255,3 +254,80 @@ def test_replay_in_any_order_ends_like_the_daily_runs(postgres_url, pg, users_ta
         for day, day_rows, complete in shuffled:
             load(conn, replayed, day_rows, day=day, complete=complete)
     assert contents(pg, replayed) == contents(pg, daily)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_replay_with_days_loaded_again_ends_like_the_daily_runs(
+    postgres_url, pg, users_table, seed
+):
+    """Days loaded twice, late or out of order (a retried run, a backfill over loaded days)."""
+    history = random_history(8, seed + 100)
+    daily = TableName.parse(users_table)
+    replayed = TableName(daily.schema, "replayed")
+    rng = random.Random(seed)
+    replay = rng.sample(history, len(history)) + rng.choices(history, k=4)
+    with psycopg.connect(postgres_url) as conn:
+        for day, day_rows, complete in history:
+            load(conn, daily, day_rows, day=day, complete=complete)
+        for day, day_rows, complete in replay:
+            load(conn, replayed, day_rows, day=day, complete=complete)
+    assert contents(pg, replayed) == contents(pg, daily)
+
+
+def row_versions(pg, table) -> dict[int, str]:
+    """Each row's xmin: it changes exactly when a load writes a new version of the row."""
+    return dict(pg.execute(f"SELECT id, xmin::text FROM {table}").fetchall())
+
+
+def test_a_day_without_changes_writes_no_row(postgres_url, pg, table):
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, rows(500))
+        before = row_versions(pg, table)
+        result = load(conn, table, rows(500), day=DAY + timedelta(days=1))
+    assert (result.inserted, result.updated, result.unseen, result.deleted) == (0, 0, 0, 0)
+    assert row_versions(pg, table) == before
+    assert contents(pg, table)[0][-2:] == (None, None)  # seen in the latest snapshot, current
+
+
+def test_a_day_with_changes_writes_only_the_changed_users(postgres_url, pg, table):
+    """1% of the users change: half a value, a quarter disappear, a quarter are new."""
+    day2 = DAY + timedelta(days=1)
+    first = rows(800)
+    second = [(*row[:4], "inactive") if i < 4 else row for i, row in enumerate(first)]
+    second = second[:-2] + [(9000000 + i, "New", f"new{i}@example.test", "male", "active")
+                            for i in range(2)]  # fmt: skip
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, first)
+        before = row_versions(pg, table)
+        result = load(conn, table, second, day=day2)
+    after = row_versions(pg, table)
+    written = {key for key in after if before.get(key) != after[key]}
+    gone = {row[0] for row in first[-2:]}
+    assert written == {row[0] for row in first[:4]} | gone | {9000000, 9000001}
+    assert (result.inserted, result.updated, result.unseen, result.deleted) == (2, 4, 2, 2)
+    stored = {row[0]: row[-2:] for row in contents(pg, table)}
+    assert {key: stored[key] for key in gone} == dict.fromkeys(gone, (DAY, day2))
+    assert stored[7000000] == stored[9000000] == (None, None)
+
+
+def test_the_former_snapshot_date_table_is_migrated_in_the_load(postgres_url, pg, table):
+    """A table kept with a `snapshot_date` per row (rewritten every day) becomes the `last_seen`
+    table the same days would have built, in the next load's transaction."""
+    history = random_history(4, seed=7)
+    migrated = TableName(table.schema, "migrated")
+    with psycopg.connect(postgres_url) as conn:
+        for day, day_rows, complete in history:
+            load(conn, table, day_rows, day=day, complete=complete)
+        for day, day_rows, complete in history[:3]:
+            load(conn, migrated, day_rows, day=day, complete=complete)
+    # The former representation of the first three days: each row's latest snapshot.
+    latest = history[2][0]
+    pg.execute(f"ALTER TABLE {migrated} RENAME last_seen TO snapshot_date")
+    pg.execute(f"UPDATE {migrated} SET snapshot_date = %s WHERE snapshot_date IS NULL", (latest,))
+    pg.execute(f"ALTER TABLE {migrated} ALTER snapshot_date SET NOT NULL")
+    pg.commit()
+    day, day_rows, complete = history[3]
+    with psycopg.connect(postgres_url) as conn:
+        result = load(conn, migrated, day_rows, day=day, complete=complete)
+    assert result.table_changes[0].startswith("replaced snapshot_date by last_seen, NULL for the")
+    assert contents(pg, migrated) == contents(pg, table)

@@ -49,7 +49,17 @@ def load_sources(module: ModuleType = sources_module) -> dg.Definitions:
         warnings.simplefilter("ignore", dg.PreviewWarning)
         warnings.simplefilter("ignore", dg.BetaWarning)
         try:
-            defs = tree.build_defs()
+            # Source by source, not `tree.build_defs()`: the whole tree's root also describes
+            # every installed component library for Dagster's catalog, a third of a second on
+            # every start (each CLI command and each run) for a listing this project never shows.
+            folders = sorted(Path(module.__file__).parent.iterdir())
+            defs = dg.Definitions.merge(
+                *(
+                    tree.build_defs_at_path(path)
+                    for path in folders
+                    if (path / "defs.yaml").exists()
+                )
+            )
         except Exception as error:  # Dagster wraps the cause: say it in one line
             raise _one_line(error) from None
     _check_no_clash(defs)

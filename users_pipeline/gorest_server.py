@@ -499,7 +499,7 @@ def _query_int(query: dict[str, str], name: str, default: int) -> int:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: requests.Session reuses one connection
+    protocol_version = "HTTP/1.1"  # keep-alive: a client reuses one connection for many pages
     disable_nagle_algorithm = True  # headers and body go out in two writes
     server: _HTTPServer
 

@@ -1,6 +1,6 @@
 """The fake GoRest must behave like GoRest, or the pipeline tests prove nothing about production.
 
-Everything goes over real HTTP with `requests`, the same client library the pipeline uses.
+Everything goes over real HTTP with `requests`, a client library independent of the pipeline's own.
 """
 
 from __future__ import annotations

@@ -53,6 +53,8 @@ class Archive(Protocol):
 
     def read_chunks(self, key: str) -> AbstractContextManager[Iterator[bytes]]: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 def verified_chunks(chunks: Iterator[bytes], sha256: str, uri: str) -> Iterator[bytes]:
     """Yield the object's bytes, then fail if they did not hash to the manifest's sha256.
@@ -125,6 +127,9 @@ class LocalArchive:
         os.replace(partial, target)
         return _verified(self.stat(key), digest)
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def stat(self, key: str) -> ArchivedObject:
         path = self._path(key)
         if not path.is_file():
@@ -186,6 +191,10 @@ class S3Archive:
     def read_bytes(self, key: str) -> bytes:
         with self._errors(key, "reading"):
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def delete(self, key: str) -> None:
+        with self._errors(key, "deleting"):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
 
     @contextmanager
     def read_chunks(self, key: str) -> Iterator[Iterator[bytes]]:
@@ -257,6 +266,9 @@ class GzipArchive:
 
     def read_bytes(self, key: str) -> bytes:
         return gzip.decompress(self.inner.read_bytes(key + ".gz"))
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key + ".gz")
 
     @contextmanager
     def read_chunks(self, key: str) -> Iterator[Iterator[bytes]]:

@@ -26,7 +26,7 @@ from dagster import (
 from pydantic import Field
 
 from users_pipeline.contract import RecordContract
-from users_pipeline.day_archive import archive_days
+from users_pipeline.day_archive import archive_days, stage_day
 from users_pipeline.day_load import load_archived_days
 from users_pipeline.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
 from users_pipeline.reports import (
@@ -132,7 +132,7 @@ def build_assets(
         **daily,
         name=source.raw,
         kinds={"python", "json"},
-        required_resource_keys={"clock", "data_dir", source.api},
+        required_resource_keys={"clock", "data_dir", source.api, source.archive},
         description=(
             f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
             " dir, with its rejects and a manifest proving the crawl complete."
@@ -178,6 +178,9 @@ def build_assets(
             )
         if snapshot.unknown_fields:
             context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept raw")
+        if resources.data_dir.handover == "archive":
+            archive = getattr(resources, source.archive)
+            stage_day(archive.get_archive(), files, archive.layout(source.name).staging_keys(day))
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
         return fetch_report(snapshot, client.stats, uri, seconds, limits.max_reject_share)
 
@@ -195,11 +198,14 @@ def build_assets(
     @failure_on_pipeline_error()
     def archive_day(context: AssetExecutionContext) -> MaterializeResult:
         archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
+        layout = archive.layout(source.name)
         archived = archive_days(
             archive.get_archive(),
             partition_days(context),
             files_of=lambda day: data_dir.day_files(day, source.name),
-            keys_of=archive.layout(source.name).keys,
+            keys_of=layout.keys,
+            # Fetched on another machine: the day waits in the archive's staging keys.
+            staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
             not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
             f" archived loads with {source.table} alone",
         )

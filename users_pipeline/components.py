@@ -26,6 +26,7 @@ from users_pipeline.assets import SourceNames, Thresholds, build_assets
 from users_pipeline.contract import FIELD_TYPES, ContractError, Field, RecordContract
 from users_pipeline.days import stale_tick_reason
 from users_pipeline.errors import PipelineError
+from users_pipeline.execution import executor
 from users_pipeline.resources import (
     ArchiveResource,
     ClockResource,
@@ -185,7 +186,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         job = dg.define_asset_job(
             f"{self.name}_daily",
             selection=assets,
-            executor_def=dg.in_process_executor,
+            executor_def=executor(),
             description=f"Fetch, archive and load one day's {self.name} snapshot.",
         )
         try:

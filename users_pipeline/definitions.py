@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from users_pipeline import sources as sources_module
 from users_pipeline.components import RestSource, SourceDefinitionError, data_dir
 from users_pipeline.errors import PipelineError
+from users_pipeline.execution import day_handover, executor
 from users_pipeline.resources import (
     ArchiveResource,
     ClockResource,
@@ -110,12 +111,14 @@ def source_component(name: str) -> RestSource:
     return RestSource.resolve_from_dict(document["attributes"])
 
 
-# Each source's graph is a straight line, so steps cannot run in parallel: running them in one
-# process saves a Python start and Dagster import per step (see the README's measurements).
+# One process per run unless USERS_PIPELINE_EXECUTOR says otherwise (see `execution`).
 defs = dg.Definitions.merge(
     load_sources(),
     dg.Definitions(
-        resources={"clock": ClockResource(), "data_dir": DataDirResource(path=str(data_dir()))},
-        executor=dg.in_process_executor,
+        resources={
+            "clock": ClockResource(),
+            "data_dir": DataDirResource(path=str(data_dir()), handover=day_handover()),
+        },
+        executor=executor(),
     ),
 )

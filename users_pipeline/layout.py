@@ -72,6 +72,15 @@ class SourceLayout:
             manifest=self._key("_manifests", _partition(day), f"{self.name}.json"),
         )
 
+    def staging_keys(self, day: date) -> DayKeys:
+        """Where a fetch on one machine leaves the day for the archive step on another (see
+        `day_archive`): under `_staging/`, which lake readers skip like `_rejects/`."""
+        return DayKeys(
+            records=self._key("_staging", _partition(day), f"{self.name}.jsonl"),
+            rejects=self._key("_staging", _partition(day), "rejects.jsonl"),
+            manifest=self._key("_staging", _partition(day), "manifest.json"),
+        )
+
     def legacy_keys(self, day: date) -> DayKeys:
         """Where a day archived as a JSON array was put."""
         return DayKeys(

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from dagster import ConfigurableResource, Failure, InitResourceContext
@@ -90,6 +90,11 @@ class DataDirResource(ConfigurableResource):
     """The local working directory where each day's fetched snapshot lands before archiving."""
 
     path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
+    handover: Literal["local", "archive"] = Field(
+        default="local",
+        description="USERS_PIPELINE_HANDOVER: `local` when a run's steps share this disk;"
+        " `archive` when they may run on different machines (the day goes through the archive)",
+    )
 
     def day_files(self, day: date, source: str = DEFAULT_SOURCE) -> DayFiles:
         """`<data dir>/raw/<source>/dt=YYYY-MM-DD/`: the day file, its rejects and manifest."""

@@ -104,6 +104,7 @@ from benchmarks.services import (
     embedded_postgres,
     gorest_server,
     moto_s3,
+    run_until_interrupted,
 )
 from benchmarks.table_writes import table_writes
 from benchmarks.versus_dlt import compare, require_dlt
@@ -762,8 +763,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every server was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_until_interrupted(main)

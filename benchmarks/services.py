@@ -15,10 +15,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from dagster_aws.s3 import S3Resource
 
@@ -40,6 +41,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def run_until_interrupted(main: Callable[[], int]) -> NoReturn:
+    """Exit with `main()`'s status; on Ctrl-C, with 130, once every service has been stopped
+    (each service's context manager stops it on the way out)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted; every server was stopped", file=sys.stderr)
+        sys.exit(130)
 
 
 @contextmanager

@@ -64,6 +64,7 @@ from benchmarks.services import (
     embedded_postgres,
     gorest_server,
     moto_s3,
+    run_until_interrupted,
 )
 from users_pipeline.days import utc_today
 
@@ -497,8 +498,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted; every server was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_until_interrupted(main)

@@ -39,6 +39,18 @@ raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT)
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+def deployment_settings(s3: S3Resource, bucket: str, database_url: str) -> dict[str, str]:
+    """The archive and database settings of a deployment, pointed at this test's real parts."""
+    return {
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3.endpoint_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
+        "DATABASE_URL": database_url,
+    }
+
+
 class FixedClock(ClockResource):
     """A clock whose today is `day` (YYYY-MM-DD)."""
 

@@ -30,7 +30,7 @@ from sqlalchemy import make_url
 from users_pipeline.days import utc_today
 from users_pipeline.execution import celery_settings
 from users_pipeline.layout import SourceLayout
-from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
+from users_pipeline_tests.conftest import deployment_settings
 from users_pipeline_tests.test_cli import SETTINGS, dagster
 
 pytestmark = pytest.mark.celery
@@ -119,13 +119,8 @@ def cluster(
         "CELERY_BROKER_URL": f"{redis_url}/0",
         "CELERY_RESULT_BACKEND": f"{redis_url}/1",
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_SECONDS),
+        **deployment_settings(s3, bucket, postgres_url),
         "USERS_API_URL": gorest.url,
-        "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": s3.endpoint_url,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
-        "DATABASE_URL": postgres_url,
         "USERS_TABLE": users_table,
         "USERS_PIPELINE_DATA_DIR": str(tmp_path / "launcher"),
     }

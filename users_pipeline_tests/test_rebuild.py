@@ -12,7 +12,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from users_pipeline.gorest_server import generate_users
-from users_pipeline_tests.conftest import DAY, S3_TEST_CREDENTIALS, FixedClock, pg_users_table
+from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings, pg_users_table
 from users_pipeline_tests.test_cli import dagster
 from users_pipeline_tests.test_pipeline import RELOAD, metadata, run
 
@@ -235,15 +235,9 @@ def test_the_cli_loads_a_partition_range_and_refuses_to_fetch_one(
     tmp_path, resources, gorest, s3, bucket, postgres_url, users_table, pg, daily
 ):
     drop_all(pg, users_table)
-    settings = {
+    settings = deployment_settings(s3, bucket, postgres_url) | {
         "USERS_API_URL": gorest.url,
-        "S3_BUCKET": bucket,
         "S3_PREFIX": "users",
-        "S3_ENDPOINT_URL": s3.endpoint_url,
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
-        "DATABASE_URL": postgres_url,
         "USERS_TABLE": users_table,
         "USERS_PIPELINE_DATA_DIR": str(tmp_path / "data"),
     }

@@ -16,7 +16,7 @@ from users_pipeline.components import SourceDefinitionError
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
 from users_pipeline.gorest_server import GoRestServer, generate_resources, generate_users
 from users_pipeline.resources import DataDirResource
-from users_pipeline_tests.conftest import DAY, S3_TEST_CREDENTIALS, FixedClock
+from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings
 
 # Everything a user writes to add GoRest's todos: no Python.
 TODOS_YAML = """
@@ -57,14 +57,7 @@ def load_project(project, s3, bucket, postgres_url, tmp_path, monkeypatch):
     environment, as a deployment's would be; today is DAY."""
 
     def load(**settings: str) -> Definitions:
-        shared = {
-            "S3_BUCKET": bucket,
-            "S3_ENDPOINT_URL": s3.endpoint_url,
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
-            "DATABASE_URL": postgres_url,
-        }
+        shared = deployment_settings(s3, bucket, postgres_url)
         for name, value in {**shared, **settings}.items():
             monkeypatch.setenv(name, value)
         return Definitions.merge(

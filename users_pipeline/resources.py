@@ -4,6 +4,8 @@ Each resource checks its settings when a run starts (`setup_for_execution`), so 
 fails the run with one line naming it before anything is fetched or written.
 """
 
+import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from users_pipeline.archive import Archive, GzipArchive, LocalArchive, S3Archive
 from users_pipeline.days import utc_today
 from users_pipeline.errors import PipelineError
+from users_pipeline.file_lock import file_lock
 from users_pipeline.layout import DEFAULT_SOURCE, DayFiles, SourceLayout
 from users_pipeline.users_api import (
     DEFAULT_MAX_ATTEMPTS,
@@ -250,8 +253,25 @@ def start_embedded_postgres(data_dir: Path) -> Any:
 
     data_dir = data_dir.absolute()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "PG_VERSION").exists():
+        _create_atomically(data_dir, embedded_postgres)
     _forget_dead_handles(data_dir.resolve())
     return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+
+
+def _create_atomically(data_dir: Path, embedded_postgres: Any) -> None:
+    """Create the cluster in a sibling folder and rename it into place once complete. `initdb`
+    writes `PG_VERSION` first: killed half-way, it would leave a folder the library takes for a
+    created cluster, and no later start would succeed. One process creates it; the others wait."""
+    with file_lock(data_dir.with_name(data_dir.name + ".create.lock")):
+        if (data_dir / "PG_VERSION").exists():
+            return  # another process created it while this one waited
+        partial = data_dir.with_name(data_dir.name + ".new")  # short: it holds the socket
+        shutil.rmtree(partial, ignore_errors=True)  # left by a creation that was killed
+        embedded_postgres.get_server(partial, cleanup_mode="stop").cleanup()
+        if data_dir.exists():
+            data_dir.rmdir()  # an empty folder made by hand: anything else fails here, loudly
+        os.replace(partial, data_dir)
 
 
 def _forget_dead_handles(pgdata: Path) -> None:

@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import warnings
 from collections import Counter
@@ -662,3 +663,32 @@ def test_kill_minus_nine_soak(tmp_path, s3, bucket, postgres_url, users_table, p
     assert orjson.loads(embedded_manifest.read_bytes())["sha256"] == (
         hashlib.sha256(embedded_object.read_bytes()).hexdigest()
     )
+
+
+def test_a_first_start_killed_while_creating_the_cluster_leaves_none_half_made(tmp_path):
+    """`initdb` writes PG_VERSION first: killed then, the data dir would look created and never
+    start again. It is created beside and renamed into place, so the next start creates it."""
+    pgdata = tmp_path / ".data" / "postgres"
+    start = (
+        "from pathlib import Path; from users_pipeline.resources import start_embedded_postgres;"
+        f" start_embedded_postgres(Path({str(pgdata)!r})).cleanup()"
+    )
+    first = subprocess.Popen([sys.executable, "-c", start], start_new_session=True)
+    creating = pgdata.with_name("postgres.new")
+    deadline = time.monotonic() + 60
+    while not (creating / "PG_VERSION").exists():
+        assert time.monotonic() < deadline and first.poll() is None, "creation never began"
+        time.sleep(0.01)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not pgdata.exists()  # nothing half made where the server is looked for
+
+    try:
+        again = subprocess.run(
+            [sys.executable, "-c", start], capture_output=True, text=True, timeout=120
+        )
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert (pgdata / "PG_VERSION").exists() and not creating.exists()
+        assert postmasters(pgdata) == []  # the run that started it stopped it
+    finally:
+        stop_postmasters(pgdata)

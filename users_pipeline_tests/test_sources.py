@@ -14,6 +14,7 @@ from dagster import DagsterInstance, Definitions
 
 from users_pipeline.components import SourceDefinitionError
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
+from users_pipeline.execution import ExecutionSettingError, day_handover
 from users_pipeline.gorest_server import GoRestServer, generate_resources, generate_users
 from users_pipeline.resources import DataDirResource
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings
@@ -216,3 +217,29 @@ def test_a_sources_reject_threshold_comes_from_its_yaml(
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["rejects_within_limit"] is loads
     assert result.success is loads
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("USERS_PIPELINE_EXECUTOR", "celeri", "USERS_PIPELINE_EXECUTOR='celeri' is not one of"),
+        ("CELERY_VISIBILITY_TIMEOUT", "1h", "CELERY_VISIBILITY_TIMEOUT='1h' is not seconds"),
+    ],
+)
+def test_a_bad_execution_setting_fails_when_the_definitions_load_with_one_line(
+    project, monkeypatch, setting, value, message
+):
+    monkeypatch.setenv("USERS_PIPELINE_EXECUTOR", "celery")
+    monkeypatch.setenv(setting, value)
+
+    with pytest.raises(SourceDefinitionError) as raised:
+        load_sources(importlib.import_module(project.name))
+
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_bad_handover_setting_is_named(monkeypatch):
+    monkeypatch.setenv("USERS_PIPELINE_HANDOVER", "nfs")
+    with pytest.raises(ExecutionSettingError, match="USERS_PIPELINE_HANDOVER='nfs' is not one of"):
+        day_handover()

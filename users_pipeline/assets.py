@@ -29,6 +29,7 @@ from users_pipeline.contract import RecordContract
 from users_pipeline.day_archive import archive_days, stage_day
 from users_pipeline.day_load import load_archived_days
 from users_pipeline.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
+from users_pipeline.execution import step_tags
 from users_pipeline.reports import (
     ROWS_MATCH_ARCHIVE,
     check_output,
@@ -132,6 +133,7 @@ def build_assets(
         **daily,
         name=source.raw,
         kinds={"python", "json"},
+        op_tags=step_tags("fetch"),
         required_resource_keys={"clock", "data_dir", source.api, source.archive},
         description=(
             f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
@@ -188,6 +190,7 @@ def build_assets(
         **daily,
         name=source.archived,
         kinds={"s3"},
+        op_tags=step_tags("load"),
         deps=[fetch_day],
         required_resource_keys={"data_dir", source.archive},
         description=(
@@ -218,6 +221,7 @@ def build_assets(
         **daily,
         name=source.table,
         kinds={"postgres"},
+        op_tags=step_tags("load"),
         deps=[archive_day],
         required_resource_keys={source.archive, source.postgres},
         description=(

@@ -10,6 +10,9 @@ change that, read when the definitions load (the workers load them too):
   `CELERY_BROKER_URL` and `CELERY_RESULT_BACKEND`. A task is acknowledged only once it finished,
   so a worker killed mid-step leaves it on the broker, and another worker runs the step again
   after the visibility timeout (`CELERY_VISIBILITY_TIMEOUT`, seconds; longer than any step).
+  Fetches go to the queue `CELERY_FETCH_QUEUE` and the archive and load steps to
+  `CELERY_LOAD_QUEUE` when set (say, fetches on machines the API allows, loads near the
+  database); unset, every step goes to dagster-celery's default queue.
 - `USERS_PIPELINE_HANDOVER=archive`: the fetch also uploads the day to the archive's `_staging/`
   keys, so the archive step can run on a machine with another disk (see `day_archive`).
 """
@@ -37,6 +40,15 @@ def _choice(setting: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ExecutionSettingError(f"{setting}={value!r} is not one of: {', '.join(choices)}")
     return value
+
+
+QUEUE_SETTINGS = {"fetch": "CELERY_FETCH_QUEUE", "load": "CELERY_LOAD_QUEUE"}
+
+
+def step_tags(kind: str) -> dict[str, str]:
+    """The op tags of a `fetch` or `load` step: its Celery queue, if one is set for its kind."""
+    queue = (os.environ.get(QUEUE_SETTINGS[kind]) or "").strip()
+    return {"dagster-celery/queue": queue} if queue else {}
 
 
 def day_handover() -> str:

@@ -3,7 +3,8 @@
 A Redis server (Debian's `redis-server`) on 127.0.0.1, two workers (`dagster-celery worker
 start`), each with a data dir of its own: two "machines" that share only what machines share, the
 broker, the instance's PostgreSQL (`deploy/dagster.yaml`), the users' DATABASE_URL and S3. The
-day goes from the fetch to the archive step through the archive (`USERS_PIPELINE_HANDOVER`).
+day goes from the fetch to the archive step through the archive (`USERS_PIPELINE_HANDOVER`):
+routed by queue, the fetch runs on one worker and the archive and load steps on the other.
 The runs are the real CLI's. The API serves only the present, so the days are today's snapshot
 and, after 2% of the users changed, today's again (as when a day is fetched twice).
 """
@@ -103,8 +104,14 @@ class Cluster:
 
 
 @pytest.fixture
+def queues() -> dict[str, str]:
+    """Each step kind's queue and the worker serving it; by default, one queue for all."""
+    return {}
+
+
+@pytest.fixture
 def cluster(
-    tmp_path, monkeypatch, redis_url, gorest, s3, bucket, postgres_url, users_table
+    tmp_path, monkeypatch, redis_url, gorest, s3, bucket, postgres_url, users_table, queues
 ) -> Iterator[Cluster]:
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -123,7 +130,7 @@ def cluster(
         "USERS_API_URL": gorest.url,
         "USERS_TABLE": users_table,
         "USERS_PIPELINE_DATA_DIR": str(tmp_path / "launcher"),
-    }
+    } | {f"CELERY_{kind.upper()}_QUEUE": kind for kind in queues}
     # The workers' configuration: the broker, the backend and the same Celery settings the run
     # process uses (the README's celery.yaml).
     worker_config = tmp_path / "celery.yaml"
@@ -148,7 +155,10 @@ def cluster(
                 log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed with the worker)
                 workers[name] = subprocess.Popen(
                     [CELERY, "worker", "start", "-A", "dagster_celery.app", "-y",
-                     str(worker_config), "-n", name, "--", "--concurrency", "1"],
+                     str(worker_config), "-n", name,
+                     *(arg for kind, worker in queues.items() if worker == name
+                       for arg in ("-q", kind)),
+                     "--", "--concurrency", "1"],
                     env=environment | {"USERS_PIPELINE_DATA_DIR": str(tmp_path / name)},
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
@@ -209,6 +219,7 @@ def change_two_percent(gorest) -> None:
     gorest.users = users[14:] + new
 
 
+@pytest.mark.parametrize("queues", [{"fetch": "machine1", "load": "machine2"}])
 def test_two_workers_run_the_days_like_one_process(cluster, gorest, s3, bucket, pg, users_table):
     single = f"{users_table.split('.')[0]}.single"
     days = []
@@ -225,10 +236,11 @@ def test_two_workers_run_the_days_like_one_process(cluster, gorest, s3, bucket, 
         )
         assert alone.returncode == 0, alone.stderr[-3000:]
 
-    ran = [cluster.step_workers(run_id) for run_id in days]
-    steps = {step for run in ran for step in run}
-    assert steps == {"raw_users_json", "s3_users_object", "pg_users_table"}
-    assert {worker for run in ran for workers in run.values() for worker in workers} == set(WORKERS)
+    # Fetches on machine1, the archive and load steps on machine2: the day crossed machines.
+    expected = {"raw_users_json": ["machine1"]} | dict.fromkeys(
+        ["s3_users_object", "pg_users_table"], ["machine2"]
+    )
+    assert [cluster.step_workers(run_id) for run_id in days] == [expected, expected]
     assert table(pg, users_table) == table(pg, single)
     assert archived_records(s3, bucket, "users") == archived_records(s3, bucket, "single")
     assert seen_last(pg, users_table) == sorted(user["id"] for user in gorest.users)

@@ -342,33 +342,24 @@ def assert_caught(text: str, old: str, new: str, error: type[Exception], match: 
         validate(text.replace(old, new, 1))
 
 
-def test_a_wrong_top_level_key_of_the_instance_is_caught():
-    assert_caught(
-        DEPLOY_YAML.read_text(), "\ntelemetry:", "\ntelemetri:",
-        DagsterInvalidConfigError, 'unexpected config entry "telemetri"',
-    )  # fmt: skip
-
-
-def test_a_wrong_storage_key_is_caught():
-    assert_caught(
-        DEPLOY_YAML.read_text(), "postgres_url:", "postgres_uri:",
-        DagsterInvalidConfigError, 'unexpected config entry "postgres_uri"',
-    )  # fmt: skip
-
-
-def test_a_wrong_run_coordinator_key_is_caught():
-    # Dagster's loader takes any `config:` of a configurable class: the class's schema catches it.
-    assert_caught(
-        DEPLOY_YAML.read_text(), "max_concurrent_runs:", "max_concurrent_run:",
-        DagsterInvalidConfigError, 'unexpected config entry "max_concurrent_run"',
-    )  # fmt: skip
-
-
-def test_a_wrong_k8s_run_launcher_key_is_caught():
-    assert_caught(
-        readme_snippet("K8sRunLauncher"), "job_image:", "image:",
-        DagsterInvalidConfigError, 'unexpected config entry "image"',
-    )  # fmt: skip
+# Dagster's loader takes any `config:` of a configurable class: the class's schema catches it.
+@pytest.mark.parametrize(
+    ("document", "old", "new"),
+    [
+        ("deploy/dagster.yaml", "\ntelemetry:", "\ntelemetri:"),
+        ("deploy/dagster.yaml", "postgres_url:", "postgres_uri:"),
+        ("deploy/dagster.yaml", "max_concurrent_runs:", "max_concurrent_run:"),
+        ("K8sRunLauncher", "job_image:", "image:"),
+        ("DockerRunLauncher", "    image:", "    images:"),
+    ],
+    ids=["instance", "storage", "run coordinator", "k8s run launcher", "docker run launcher"],
+)
+def test_a_wrong_key_is_caught(document, old, new):
+    text = (
+        DEPLOY_YAML.read_text() if document == "deploy/dagster.yaml" else readme_snippet(document)
+    )
+    wrong = new.strip().rstrip(":")
+    assert_caught(text, old, new, DagsterInvalidConfigError, f'unexpected config entry "{wrong}"')
 
 
 def test_a_k8s_run_launcher_without_its_instance_config_map_is_caught():
@@ -377,13 +368,6 @@ def test_a_k8s_run_launcher_without_its_instance_config_map_is_caught():
     assert_caught(
         text, line + "\n", "", DagsterInvalidConfigError,
         'Missing required config entry "instance_config_map"',
-    )  # fmt: skip
-
-
-def test_a_wrong_docker_run_launcher_key_is_caught():
-    assert_caught(
-        readme_snippet("DockerRunLauncher"), "    image:", "    images:",
-        DagsterInvalidConfigError, 'unexpected config entry "images"',
     )  # fmt: skip
 
 

@@ -25,8 +25,8 @@ from dagster import (
 )
 from pydantic import Field
 
+from users_pipeline import day_archive
 from users_pipeline.contract import RecordContract
-from users_pipeline.day_archive import archive_days, stage_day
 from users_pipeline.day_load import load_archived_days
 from users_pipeline.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
 from users_pipeline.execution import step_tags
@@ -161,10 +161,10 @@ def build_assets(
     def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
         resources, limits = context.resources, config.thresholds(thresholds)
         # Only today can be fetched, so a range (a single-run backfill) is refused here too.
-        days = partition_days(context)
-        for day in days:
-            check_fetchable(day, resources.clock.today())
-        files = resources.data_dir.day_files(day, source.name)
+        today = resources.clock.today()
+        for day in partition_days(context):
+            check_fetchable(day, today)
+        files = resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client() as client:
             context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")
@@ -182,7 +182,9 @@ def build_assets(
             context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept raw")
         if resources.data_dir.handover == "archive":
             archive = getattr(resources, source.archive)
-            stage_day(archive.get_archive(), files, archive.layout(source.name).staging_keys(day))
+            # For an archive step on another machine (see `day_archive`).
+            staging = archive.layout(source.name).staging_keys(today)
+            day_archive.archive_day(archive.get_archive(), files, staging)
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
         return fetch_report(snapshot, client.stats, uri, seconds, limits.max_reject_share)
 
@@ -202,7 +204,7 @@ def build_assets(
     def archive_day(context: AssetExecutionContext) -> MaterializeResult:
         archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
         layout = archive.layout(source.name)
-        archived = archive_days(
+        archived = day_archive.archive_days(
             archive.get_archive(),
             partition_days(context),
             files_of=lambda day: data_dir.day_files(day, source.name),

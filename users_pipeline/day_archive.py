@@ -2,8 +2,9 @@
 archive. No Dagster imports.
 
 When the steps of a run may execute on different machines (`USERS_PIPELINE_HANDOVER=archive`),
-the fetch also uploads the day under the archive's `_staging/` keys (`stage_day`), and the archive
-step, finding no day file on its own disk, downloads it from there first (`fetch_staged_day`).
+the fetch also uploads the day under the archive's `_staging/` keys (`archive_day` to the
+layout's `staging_keys`), and the archive step, finding no day file on its own disk, downloads
+it from there first (`fetch_staged_day`).
 The handover uploads and downloads; it never copies objects server-side (S3's CopyObject of a
 multipart object is the one operation moto gets wrong above 8 MiB, and an upload verifies the
 same way as every other).
@@ -78,11 +79,6 @@ def archive_days(
         for key in (keys.manifest, keys.records, keys.rejects):
             store.delete(key)
     return archived
-
-
-def stage_day(store: Archive, files: DayFiles, staging: DayKeys) -> None:
-    """Leave the day fetched here where an archive step on another machine can take it."""
-    archive_day(store, files, staging)
 
 
 def fetch_staged_day(store: Archive, staging: DayKeys, files: DayFiles) -> bool:

@@ -375,10 +375,10 @@ def load_snapshot(
         # memory (a million records take about 100 MB), not in batches spilled to disk, and by
         # parallel workers on a big table. The planner expects half the records to differ, while
         # a day's changes are usually few: passing them between workers costs next to nothing.
-        cursor.execute("SET LOCAL work_mem = '128MB'")
-        cursor.execute("SET LOCAL parallel_setup_cost = 0")
-        cursor.execute("SET LOCAL parallel_tuple_cost = 0")
-        cursor.execute("SET LOCAL min_parallel_table_scan_size = '1MB'")
+        cursor.execute(
+            "SET LOCAL work_mem = '128MB'; SET LOCAL parallel_setup_cost = 0;"
+            " SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = '1MB'"
+        )
         setup = ensure_table(conn, table, contract, defer_key=True)
         load = _DayLoad(cursor, table, contract, day)
         load.run("SELECT NOT EXISTS (SELECT FROM {target})")
@@ -443,8 +443,7 @@ class _DayLoad:
         self.table = table
         self.contract = contract
         self.day = day
-        self.is_latest = True
-        self.params = {
+        self.params: dict[str, object] = {
             "snapshot_date": day.snapshot_date,
             "crawl_complete": day.crawl_complete,
             "source_uri": day.source_uri,
@@ -469,8 +468,7 @@ class _DayLoad:
             " (WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) FROM {loads}"
         )
         previous_latest, first_complete_after = self.cursor.fetchone()
-        self.is_latest = previous_latest is None or day >= previous_latest
-        self.params["is_latest"] = self.is_latest
+        self.params["is_latest"] = previous_latest is None or day >= previous_latest
         newer = previous_latest is not None and day > previous_latest
         self.params |= {
             "seen": None if self.is_latest else day,
@@ -480,6 +478,10 @@ class _DayLoad:
             "previous_latest": previous_latest or day,
             "deleted_now": day if newer and self.day.crawl_complete else None,
         }
+
+    @property
+    def is_latest(self) -> bool:
+        return bool(self.params.get("is_latest", True))
 
     def unchanged_condition(self) -> sql.Composable:
         """When a stored row `t` already says what this day says about its record."""

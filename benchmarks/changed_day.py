@@ -23,11 +23,11 @@ from pathlib import Path
 import orjson
 
 from benchmarks.services import s3_resource
-from users_pipeline.day_archive import archive_day
-from users_pipeline.layout import DayFiles
-from users_pipeline.resources import ArchiveResource
-from users_pipeline.snapshot import DaySnapshot
-from users_pipeline.snapshot_file import SnapshotWriter
+from users_pipeline.orchestration.resources import ArchiveResource
+from users_pipeline.snapshot.crawl import DaySnapshot
+from users_pipeline.snapshot.jsonl import SnapshotWriter
+from users_pipeline.storage.layout import DayFiles
+from users_pipeline.storage.upload import archive_day
 
 CHANGED_SHARE = 0.01
 FLIPPED_STATUS = {"active": "inactive", "inactive": "active"}

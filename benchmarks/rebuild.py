@@ -43,9 +43,9 @@ from benchmarks.versus_dlt import (
     ours_details,
     timed,
 )
-from users_pipeline.days import utc_today
-from users_pipeline.layout import SourceLayout
-from users_pipeline.snapshot import DaySnapshot
+from users_pipeline.snapshot.crawl import DaySnapshot
+from users_pipeline.snapshot.days import utc_today
+from users_pipeline.storage.layout import SourceLayout
 
 REBUILD_DAYS = 30
 REBUILD_USERS = 10_000

@@ -109,9 +109,9 @@ from benchmarks.services import (
 from benchmarks.table_writes import table_writes
 from benchmarks.versus_dlt import compare, require_dlt
 from benchmarks.versus_dlt import format_table as format_versus
-from users_pipeline.days import utc_today
-from users_pipeline.layout import DayFiles, SourceLayout
-from users_pipeline.snapshot import DaySnapshot
+from users_pipeline.snapshot.crawl import DaySnapshot
+from users_pipeline.snapshot.days import utc_today
+from users_pipeline.storage.layout import DayFiles, SourceLayout
 
 DEFAULT_SIZES = (10_000, 100_000)
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "latest.json"
@@ -464,7 +464,7 @@ def find_problems(
 
 def measure_fetch_concurrency(workdir: Path) -> dict[str, Any]:
     """Crawl the same slow server sequentially and with 8 threads; the same records in order?"""
-    from users_pipeline.users_api import UsersApiClient
+    from users_pipeline.http.client import UsersApiClient
 
     settings = {"users": CONCURRENCY_USERS, "delay_ms": CONCURRENCY_DELAY_MS}
     progress(f"fetch concurrency: {CONCURRENCY_USERS:,} users, {CONCURRENCY_DELAY_MS:g} ms/request")

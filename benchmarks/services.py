@@ -23,9 +23,9 @@ from typing import NoReturn
 
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.layout import DayFiles
-from users_pipeline.resources import ArchiveResource, start_embedded_postgres
-from users_pipeline.snapshot_file import file_digest
+from users_pipeline.orchestration.resources import ArchiveResource, start_embedded_postgres
+from users_pipeline.snapshot.jsonl import file_digest
+from users_pipeline.storage.layout import DayFiles
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -158,12 +158,12 @@ def archive_again(endpoint: str, bucket: str, files: DayFiles, day: date) -> Non
 def gorest_server(
     users: int, log: Path, delay_ms: float = 0.0, timeout_seconds: float = 300.0
 ) -> Iterator[str]:
-    """`python -m users_pipeline.gorest_server` serving `users` users; yields its URL
+    """`python -m users_pipeline.offline.gorest` serving `users` users; yields its URL
     once it prints its announcement (generating a million users takes about 10 s)."""
     command = [
         sys.executable,
         "-m",
-        "users_pipeline.gorest_server",
+        "users_pipeline.offline.gorest",
         "--users",
         str(users),
         "--port",

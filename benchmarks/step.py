@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_resources(args: argparse.Namespace) -> dict[str, object]:
     """The pipeline's resources, as `users_pipeline_tests/conftest.py` builds them."""
     from benchmarks.services import s3_resource
-    from users_pipeline.resources import (
+    from users_pipeline.orchestration.resources import (
         ArchiveResource,
         ClockResource,
         DataDirResource,

@@ -24,10 +24,10 @@ from dagster.components.core.component_tree import ComponentTree
 from pydantic import ValidationError
 
 from users_pipeline import sources as sources_module
-from users_pipeline.components import RestSource, SourceDefinitionError, data_dir
+from users_pipeline.components.rest_source import RestSource, SourceDefinitionError, data_dir
 from users_pipeline.errors import PipelineError
-from users_pipeline.execution import day_handover, executor
-from users_pipeline.resources import (
+from users_pipeline.orchestration.execution import day_handover, executor
+from users_pipeline.orchestration.resources import (
     ArchiveResource,
     ClockResource,
     DataDirResource,

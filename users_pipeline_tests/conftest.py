@@ -21,9 +21,9 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
-from users_pipeline.assets import build_assets
-from users_pipeline.gorest_server import GoRestServer, generate_users
-from users_pipeline.resources import (
+from users_pipeline.offline.gorest import GoRestServer, generate_users
+from users_pipeline.orchestration.assets import build_assets
+from users_pipeline.orchestration.resources import (
     ArchiveResource,
     ClockResource,
     DataDirResource,

@@ -28,9 +28,9 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import make_url
 
-from users_pipeline.days import utc_today
-from users_pipeline.execution import celery_settings
-from users_pipeline.layout import SourceLayout
+from users_pipeline.orchestration.execution import celery_settings
+from users_pipeline.snapshot.days import utc_today
+from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import deployment_settings
 from users_pipeline_tests.test_cli import SETTINGS, dagster
 

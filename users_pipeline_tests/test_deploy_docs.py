@@ -39,10 +39,10 @@ from dagster._core.instance.ref import configurable_class_data
 from dagster._serdes.config_class import class_from_code_pointer
 from pydantic import ValidationError
 
-from users_pipeline.components import FieldModel, SourceDefinitionError
-from users_pipeline.contract import ContractError, Field, RecordContract
+from users_pipeline.components.rest_source import FieldModel, SourceDefinitionError
+from users_pipeline.contract.record import ContractError, Field, RecordContract
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
-from users_pipeline.resources import ClockResource, DataDirResource
+from users_pipeline.orchestration.resources import ClockResource, DataDirResource
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -326,7 +326,7 @@ def test_the_readme_shows_each_kind_it_deploys_with():
 
 def test_the_readme_todos_source_is_the_one_the_tests_ingest_end_to_end():
     """The README says the suite ingests exactly its todos source (test_sources.py)."""
-    from users_pipeline_tests.test_sources import TODOS_YAML
+    from users_pipeline_tests.components.test_rest_source import TODOS_YAML
 
     assert yaml.safe_load(readme_snippet("name: todos")) == yaml.safe_load(TODOS_YAML)
 

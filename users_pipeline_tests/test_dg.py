@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from users_pipeline.days import utc_today
-from users_pipeline.layout import SourceLayout
+from users_pipeline.snapshot.days import utc_today
+from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 from users_pipeline_tests.dagster_ui import INHERITED, DagsterDev, free_port
 

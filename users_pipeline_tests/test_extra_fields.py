@@ -8,8 +8,8 @@ from datetime import date, datetime, timezone
 import pytest
 from dagster import materialize
 
-from users_pipeline.assets import build_assets
-from users_pipeline.contract import Field, RecordContract
+from users_pipeline.contract.record import Field, RecordContract
+from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.users_contract import USERS_CONTRACT
 from users_pipeline_tests.conftest import DAY, FixedClock
 

@@ -11,17 +11,17 @@ import psycopg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.archive import ArchiveError, S3Archive
-from users_pipeline.gorest_server import Faults, generate_users
-from users_pipeline.resources import ArchiveResource, UsersApiResource
-from users_pipeline.snapshot_file import file_digest
-from users_pipeline.warehouse import TableName
+from users_pipeline.offline.gorest import Faults, generate_users
+from users_pipeline.orchestration.resources import ArchiveResource, UsersApiResource
+from users_pipeline.snapshot.jsonl import file_digest
+from users_pipeline.storage.archive import ArchiveError, S3Archive
+from users_pipeline.warehouse.load import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
+from users_pipeline_tests.orchestration.test_resources import failure_messages
 from users_pipeline_tests.s3_fault_proxy import S3FaultProxy
-from users_pipeline_tests.test_config import failure_messages
 from users_pipeline_tests.test_pipeline import LAYOUT, run, table_rows
-from users_pipeline_tests.test_warehouse import contents, load, rows
+from users_pipeline_tests.warehouse.test_load import contents, load, rows
 
 pytestmark = pytest.mark.faults
 DAY = date(2026, 4, 1)

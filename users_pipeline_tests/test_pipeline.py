@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from dagster import materialize
 
-from users_pipeline.layout import SourceLayout
-from users_pipeline.resources import ArchiveResource, UsersApiResource
+from users_pipeline.orchestration.resources import ArchiveResource, UsersApiResource
+from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import (
     DAY,
     FixedClock,

@@ -1,0 +1,271 @@
+"""The three assets: API -> day file -> archive object -> Postgres table.
+
+Each asset reads the previous one's output from its deterministic location (the day's files, the
+day's object keys), never through an IO manager, so any of them can be materialized alone, in a
+fresh process, for any day: a backfill of `pg_users_table` replays the archive with no API call.
+The assets are built for a record contract: everything about the record comes from it.
+"""
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    DailyPartitionsDefinition,
+    FreshnessPolicy,
+    MaterializeResult,
+    asset,
+)
+from pydantic import Field
+
+from users_pipeline.contract.record import RecordContract
+from users_pipeline.orchestration.execution import step_tags
+from users_pipeline.orchestration.reports import (
+    ROWS_MATCH_ARCHIVE,
+    check_output,
+    column_schema,
+    fetch_report,
+    load_events,
+    log_load,
+    progress_logger,
+)
+from users_pipeline.orchestration.resources import (
+    failure_on_pipeline_error,
+)
+from users_pipeline.snapshot.crawl import take_snapshot
+from users_pipeline.snapshot.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
+from users_pipeline.storage import upload as day_archive
+from users_pipeline.warehouse.archived_days import load_archived_days
+
+GROUP = "users"
+
+# Daily snapshots from USERS_FIRST_DAY through today (end_offset=1), so today's can be taken now.
+daily_partitions = DailyPartitionsDefinition(
+    start_date=first_day(os.environ.get(FIRST_DAY_SETTING), utc_today()).isoformat(),
+    end_offset=1,
+)
+
+
+def partition_days(context: AssetExecutionContext) -> list[date]:
+    """The run's days: one for a daily run, every day of a range for a single-run backfill."""
+    return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How strict a source's snapshots are, as its defs.yaml sets them."""
+
+    max_crawls: int = 3  # crawls to try while the list drifts
+    max_reject_share: float = 0.01  # largest share of invalid records a day may have and load
+
+
+class SnapshotConfig(Config):
+    """A run's own thresholds, set in the launchpad or with `--config-json`; unset, the
+    source's (defs.yaml)."""
+
+    max_crawls: int | None = Field(default=None, description="Crawls to try while the list drifts")
+    max_reject_share: float | None = Field(
+        default=None, description="Largest share of invalid records a day may have and still load"
+    )
+
+    def thresholds(self, source: Thresholds) -> Thresholds:
+        return Thresholds(
+            source.max_crawls if self.max_crawls is None else self.max_crawls,
+            source.max_reject_share if self.max_reject_share is None else self.max_reject_share,
+        )
+
+
+class LoadConfig(Config):
+    reload: bool = Field(
+        default=False,
+        description="Load the day even if it was already loaded from the same archived object",
+    )
+
+
+@dataclass(frozen=True)
+class SourceNames:
+    """What one source's definitions are called: its assets are `raw_<name>_json`,
+    `s3_<name>_object` and `pg_<name>_table`, and it reads its own three resources."""
+
+    name: str = "users"
+    api: str = "users_api"
+    archive: str = "archive"
+    postgres: str = "postgres"
+
+    @property
+    def raw(self) -> str:
+        return f"raw_{self.name}_json"
+
+    @property
+    def archived(self) -> str:
+        return f"s3_{self.name}_object"
+
+    @property
+    def table(self) -> str:
+        return f"pg_{self.name}_table"
+
+
+def build_assets(
+    contract: RecordContract,
+    source: SourceNames = SourceNames(),
+    group: str = GROUP,
+    thresholds: Thresholds = Thresholds(),
+) -> list[AssetsDefinition]:
+    """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`."""
+    schema = column_schema(contract)
+    # A backfill of a range, from the UI or `--partition-range`, is one run: `pg_<name>_table`
+    # loads its days in date order; the fetch refuses any day but today, the archive any day not
+    # fetched here.
+    daily = {
+        "partitions_def": daily_partitions,
+        "group_name": group,
+        "backfill_policy": BackfillPolicy.single_run(),
+    }
+
+    @asset(
+        **daily,
+        name=source.raw,
+        kinds={"python", "json"},
+        op_tags=step_tags("fetch"),
+        required_resource_keys={"clock", "data_dir", source.api, source.archive},
+        description=(
+            f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
+            " dir, with its rejects and a manifest proving the crawl complete."
+        ),
+        check_specs=[
+            AssetCheckSpec(
+                "crawl_is_complete",
+                asset=source.raw,
+                blocking=True,
+                description="Every record exactly once: count equals X-Pagination-Total at start"
+                " and end, no valid id on two pages, no short page before the last, page size as"
+                " asked.",
+            ),
+            AssetCheckSpec(
+                "rejects_within_limit",
+                asset=source.raw,
+                blocking=True,
+                description="Invalid records are at most max_reject_share of the day"
+                f" ({thresholds.max_reject_share:.0%}).",
+            ),
+        ],
+    )
+    @failure_on_pipeline_error()
+    def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
+        resources, limits = context.resources, config.thresholds(thresholds)
+        # Only today can be fetched, so a range (a single-run backfill) is refused here too.
+        today = resources.clock.today()
+        for day in partition_days(context):
+            check_fetchable(day, today)
+        files = resources.data_dir.day_files(today, source.name)
+        started = time.monotonic()
+        with getattr(resources, source.api).get_client() as client:
+            context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")
+            snapshot = take_snapshot(
+                client,
+                files,
+                contract,
+                max_crawls=limits.max_crawls,
+                on_page=progress_logger(context.log.info, client.page_size),
+                on_drift=lambda attempt, problems: context.log.warning(
+                    f"crawl {attempt} is not complete: {'; '.join(problems)}"
+                ),
+            )
+        if snapshot.unknown_fields:
+            context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept raw")
+        if resources.data_dir.handover == "archive":
+            archive = getattr(resources, source.archive)
+            # For an archive step on another machine (see `day_archive`).
+            staging = archive.layout(source.name).staging_keys(today)
+            day_archive.archive_day(archive.get_archive(), files, staging)
+        uri, seconds = str(files.records.absolute()), time.monotonic() - started
+        return fetch_report(snapshot, client.stats, uri, seconds, limits.max_reject_share)
+
+    @asset(
+        **daily,
+        name=source.archived,
+        kinds={"s3"},
+        op_tags=step_tags("load"),
+        deps=[fetch_day],
+        required_resource_keys={"data_dir", source.archive},
+        description=(
+            f"The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/{source.name}.jsonl, its"
+            " rejects and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
+        ),
+    )
+    @failure_on_pipeline_error()
+    def archive_day(context: AssetExecutionContext) -> MaterializeResult:
+        archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
+        layout = archive.layout(source.name)
+        archived = day_archive.archive_days(
+            archive.get_archive(),
+            partition_days(context),
+            files_of=lambda day: data_dir.day_files(day, source.name),
+            keys_of=layout.keys,
+            # Fetched on another machine: the day waits in the archive's staging keys.
+            staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
+            not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
+            f" archived loads with {source.table} alone",
+        )
+        for day in archived:
+            context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
+        # One result for the run: every day of it was archived, or none was marked.
+        return MaterializeResult(metadata={**archived[-1].metadata(), "days": len(archived)})
+
+    @asset(
+        **daily,
+        name=source.table,
+        kinds={"postgres"},
+        op_tags=step_tags("load"),
+        deps=[archive_day],
+        required_resource_keys={source.archive, source.postgres},
+        description=(
+            f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
+            " object (never from the API), with soft deletes in deleted_at. A range of days loads"
+            " in one run, each day its own transaction and materialization."
+        ),
+        # Each loaded day is reported as its own materialization (see `reports.load_events`).
+        output_required=False,
+        # Loaded by 03:00 UTC each day, from a run that started after midnight.
+        freshness_policy=FreshnessPolicy.cron(
+            deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
+        ),
+        check_specs=[
+            AssetCheckSpec(
+                ROWS_MATCH_ARCHIVE,
+                asset=source.table,
+                partitions_def=daily_partitions,
+                description="Rows loaded and rejected equal the archived manifest's counts.",
+            )
+        ],
+    )
+    def load_day(context: AssetExecutionContext, config: LoadConfig) -> Iterator[object]:
+        archive = getattr(context.resources, source.archive)
+        postgres = getattr(context.resources, source.postgres)
+        days = partition_days(context)
+        context.log.info(
+            f"loading {len(days)} day(s) into {postgres.table} ({postgres.display_url})"
+        )
+        with failure_on_pipeline_error(), postgres.connect() as conn:
+            for loaded in load_archived_days(
+                conn,
+                archive.get_archive(),
+                archive.layout(source.name),
+                postgres.table,
+                contract,
+                days,
+                config.reload,
+                on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
+            ):
+                log_load(context.log, loaded, str(postgres.table))
+                yield from load_events(loaded, context.asset_key, str(postgres.table), schema)
+        yield check_output(context, ROWS_MATCH_ARCHIVE)
+
+    return [fetch_day, archive_day, load_day]

@@ -1,0 +1,194 @@
+"""What the client's HTTP stack (urllib3, set up once per client) must keep from `requests`:
+proxies and NO_PROXY from the environment, verified TLS with REQUESTS_CA_BUNDLE honoured,
+credentials and the token only where they belong. Real servers on 127.0.0.1, no mocks."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+import trustme
+
+from users_pipeline.http.client import UsersApiClient, UsersApiError
+from users_pipeline.offline.gorest import GoRestServer
+
+PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+
+
+def crawl(client: UsersApiClient) -> list[dict]:
+    return [record for page in client.iter_pages() for record in page.records]
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy setting from the machine running the tests: each test sets its own."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+class Server:
+    """A ThreadingHTTPServer on 127.0.0.1 answering GETs with `handler`, for one test; HTTPS
+    with a `tls` context."""
+
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.requests: list[dict] = []
+        self.httpd.log = self.requests  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Server:
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silenced: tests read `Server.requests`."""
+
+    def answer(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class ForwardingProxy(Handler):
+    """A plain HTTP proxy: forwards absolute-URI GETs to their host, logging each."""
+
+    def do_GET(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.server.log.append({"url": self.path, "headers": headers})  # type: ignore[attr-defined]
+        target = urlsplit(self.path)
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        forwarded = {k: v for k, v in headers.items() if not k.startswith(("proxy-", "connection"))}
+        upstream.request("GET", f"{target.path}?{target.query}", headers=forwarded)
+        response = upstream.getresponse()
+        body = response.read()
+        upstream.close()
+        skipped = {"content-length", "transfer-encoding", "connection"}
+        kept = [(k, v) for k, v in response.getheaders() if k.lower() not in skipped]
+        self.answer(response.status, body, kept)
+
+
+def test_the_proxy_from_the_environment_carries_every_request(gorest: GoRestServer, environment):
+    with Server(ForwardingProxy) as proxy:
+        environment.setenv("HTTP_PROXY", f"http://carol:pa%40ss@127.0.0.1:{proxy.port}")
+        with UsersApiClient(gorest.url) as client:
+            assert crawl(client) == gorest.users
+    assert len(proxy.requests) == len(gorest.requests) == 28
+    assert all(request["url"].startswith(gorest.url + "?") for request in proxy.requests)
+    expected = "Basic " + base64.b64encode(b"carol:pa@ss").decode()
+    assert {request["headers"]["proxy-authorization"] for request in proxy.requests} == {expected}
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "127.0.0.0/8", "example.test, 127.0.0.1", "*"])
+def test_no_proxy_bypasses_the_proxy(gorest: GoRestServer, environment, no_proxy: str):
+    with Server(ForwardingProxy) as proxy:
+        environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        environment.setenv("NO_PROXY", no_proxy)
+        with UsersApiClient(gorest.url) as client:
+            assert crawl(client) == gorest.users
+    assert proxy.requests == []
+    assert len(gorest.requests) == 28
+
+
+def test_credentials_in_the_url_go_in_a_header_never_in_the_request_line(
+    gorest: GoRestServer, environment
+):
+    """As with `requests`: they are sent as Basic auth, and the request line a proxy logs holds
+    only the host, the path and the query."""
+    url = gorest.url.replace("http://", "http://dave:s%3Acret@")
+    with Server(ForwardingProxy) as proxy:
+        environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        with UsersApiClient(url) as client:
+            client.fetch_page(1)
+    assert proxy.requests[0]["url"] == f"{gorest.url}?page=1&per_page=100"
+    expected = "Basic " + base64.b64encode(b"dave:s:cret").decode()
+    assert gorest.requests[0]["headers"]["authorization"] == expected
+
+
+def test_a_proxy_of_another_kind_is_one_line_naming_it(environment):
+    environment.setenv("ALL_PROXY", "socks5://joe:secret@127.0.0.1:1080")
+    with pytest.raises(UsersApiError) as error:
+        UsersApiClient("https://api.test/users")
+    message = str(error.value)
+    assert "proxy socks5://***@127.0.0.1:1080 from the environment" in message
+    assert "\n" not in message and "secret" not in message
+
+
+def test_a_redirect_to_another_host_is_not_followed_so_the_token_stays_home(environment):
+    with GoRestServer() as elsewhere:
+
+        class Redirect(Handler):
+            def do_GET(self) -> None:
+                self.server.log.append(dict(self.headers))  # type: ignore[attr-defined]
+                self.answer(302, b"", [("Location", f"{elsewhere.url}?page=1")])
+
+        with Server(Redirect) as api:
+            url = f"http://127.0.0.1:{api.port}/public/v2/users"
+            with (
+                UsersApiClient(url, token="home-token") as client,
+                pytest.raises(UsersApiError) as error,
+            ):
+                client.fetch_page(1)
+        assert elsewhere.requests == []
+    assert f"HTTP 302 redirect to {urlsplit(elsewhere.url).netloc} not followed" in str(error.value)
+    assert api.requests[0]["Authorization"] == "Bearer home-token"
+
+
+@pytest.fixture
+def tls_api() -> Iterator[tuple[str, list[dict], trustme.CA]]:
+    """One page of users over HTTPS, with a certificate from a CA no system trusts."""
+    users = [{"id": 7, "name": "Ann", "email": "ann@example.test", "gender": "female"}]
+
+    class OnePage(Handler):
+        def do_GET(self) -> None:
+            headers = [("Content-Type", "application/json"), ("X-Pagination-Pages", "1")]
+            self.answer(200, orjson.dumps(users), headers)
+
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with Server(OnePage, tls=context) as server:
+        yield f"https://127.0.0.1:{server.port}/public/v2/users", users, ca
+
+
+def test_tls_certificates_are_verified(tls_api, environment):
+    url, _, _ = tls_api
+    with UsersApiClient(url, max_attempts=1) as client, pytest.raises(UsersApiError) as error:
+        client.fetch_page(1)
+    assert "cannot connect (certificate verify failed" in str(error.value)
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_from_the_environment_is_trusted(tls_api, environment, tmp_path, variable):
+    url, users, ca = tls_api
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    environment.setenv(variable, str(bundle))
+    with UsersApiClient(url) as client:
+        assert crawl(client) == users

@@ -1,0 +1,90 @@
+"""A setting that cannot work fails the run at its start, in one line naming the setting, before
+anything is fetched or written."""
+
+import socket
+
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from users_pipeline.orchestration.resources import (
+    ArchiveResource,
+    PostgresResource,
+    UsersApiResource,
+)
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
+from users_pipeline_tests.test_pipeline import run
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def failure_messages(result) -> str:
+    """Every failure's message and causes: a resource's own error arrives as the cause of
+    Dagster's 'Error executing resource_fn'."""
+    messages = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+    return "\n".join(messages)
+
+
+def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]:
+    port = closed_port()
+    return {
+        "missing bucket": (
+            "archive",
+            ArchiveResource(s3=s3, bucket="no-such-bucket-here"),
+            "S3_BUCKET='no-such-bucket-here' does not exist",
+        ),
+        "S3 endpoint down": (
+            "archive",
+            ArchiveResource(
+                s3=S3Resource(
+                    endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1, **S3_TEST_CREDENTIALS
+                ),
+                bucket=bucket,
+            ),
+            "check S3_ENDPOINT_URL",
+        ),
+        "Postgres unreachable": (
+            "postgres",
+            PostgresResource(database_url=f"postgresql://loader:pw-secret@127.0.0.1:{port}/db"),
+            f"cannot connect to DATABASE_URL (postgresql://loader:***@127.0.0.1:{port}/db)",
+        ),
+        "not a database URL": (
+            "postgres",
+            PostgresResource(database_url="mysql://x@y/z"),
+            "DATABASE_URL must be a postgresql:// URL",
+        ),
+        "API URL not http": (
+            "users_api",
+            UsersApiResource(url="ftp://127.0.0.1/users"),
+            "USERS_API_URL must be an http(s) URL",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing bucket", "S3 endpoint down", "Postgres unreachable", "not a database URL",
+     "API URL not http"],
+)  # fmt: skip
+def test_a_setting_that_cannot_work_fails_before_any_fetch(
+    case, resources, gorest, s3, bucket, postgres_url, tmp_path
+):
+    name, resource, expected = bad_settings(s3, bucket, postgres_url)[case]
+    resources[name] = resource
+
+    result = run(resources, raise_on_error=False)
+
+    assert not result.success
+    messages = failure_messages(result)
+    assert expected in messages
+    assert "pw-secret" not in messages
+    assert gorest.requests == []
+    assert not (tmp_path / "data" / "raw").exists()

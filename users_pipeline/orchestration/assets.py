@@ -27,6 +27,7 @@ from pydantic import Field
 
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.orchestration.execution import step_tags
+from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.orchestration.reports import (
     ROWS_MATCH_ARCHIVE,
     check_output,
@@ -35,9 +36,6 @@ from users_pipeline.orchestration.reports import (
     load_events,
     log_load,
     progress_logger,
-)
-from users_pipeline.orchestration.resources import (
-    failure_on_pipeline_error,
 )
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today

@@ -1,134 +1,23 @@
-"""Dagster resources, one per outside system, wiring the plain modules to configuration.
-
-Each resource checks its settings when a run starts (`setup_for_execution`), so a bad setting
-fails the run with one line naming it before anything is fetched or written.
-"""
+"""The Postgres database of a source's table: a server named by settings, or an embedded one."""
 
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import psycopg
-from dagster import ConfigurableResource, Failure, InitResourceContext
-from dagster_aws.s3 import S3Resource
+from dagster import ConfigurableResource, InitResourceContext
 from psycopg.conninfo import make_conninfo
 from pydantic import Field, PrivateAttr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from users_pipeline.errors import PipelineError
-from users_pipeline.http.client import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_USERS_API_URL,
-    MAX_PAGE_SIZE,
-    UsersApiClient,
-)
-from users_pipeline.snapshot.days import utc_today
-from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive, S3Archive
-from users_pipeline.storage.layout import DEFAULT_SOURCE, DayFiles, SourceLayout
+from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.storage.locks import file_lock
 from users_pipeline.warehouse.load import TableName
-
-
-@contextmanager
-def failure_on_pipeline_error() -> Iterator[None]:
-    """Report a PipelineError as a Dagster `Failure`, so the run shows its one-line message at
-    the top instead of under a wrapped framework error. Also usable as a decorator."""
-    try:
-        yield
-    except PipelineError as error:
-        raise Failure(description=str(error)) from None
-
-
-class ClockResource(ConfigurableResource):
-    """Today's date in UTC: the only day whose snapshot the API can give. It has no setting, so
-    no run can pretend to be another day; in-process tests bind a subclass with a fixed day."""
-
-    def today(self) -> date:
-        return utc_today()
-
-
-class UsersApiResource(ConfigurableResource):
-    """The users REST API (GoRest v2 or compatible)."""
-
-    url: str = Field(default=DEFAULT_USERS_API_URL, description="USERS_API_URL")
-    token: str | None = Field(default=None, description="USERS_API_TOKEN: optional bearer token")
-    page_size: int = Field(default=MAX_PAGE_SIZE, description="USERS_API_PAGE_SIZE: at most 100")
-    timeout_seconds: float = Field(default=30.0, description="Per-request timeout")
-    max_attempts: int = Field(
-        default=DEFAULT_MAX_ATTEMPTS, description="USERS_API_MAX_ATTEMPTS: tries per page"
-    )
-    backoff_seconds: float = Field(default=1.0, description="First retry wait; doubles each time")
-    max_page_bytes: int = Field(
-        default=DEFAULT_MAX_PAGE_BYTES, description="USERS_API_MAX_PAGE_BYTES: larger bodies fail"
-    )
-    concurrency: int | None = Field(
-        default=None, description="USERS_API_CONCURRENCY: pages in flight; unset = from rate limit"
-    )
-
-    @failure_on_pipeline_error()
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.get_client().close()  # validates url, page size and attempts
-
-    def get_client(self) -> UsersApiClient:
-        return UsersApiClient(
-            self.url,
-            token=self.token,
-            page_size=self.page_size,
-            timeout_seconds=self.timeout_seconds,
-            max_attempts=self.max_attempts,
-            backoff_seconds=self.backoff_seconds,
-            concurrency=self.concurrency,
-            max_page_bytes=self.max_page_bytes,
-        )
-
-
-class DataDirResource(ConfigurableResource):
-    """The local working directory where each day's fetched snapshot lands before archiving."""
-
-    path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
-    handover: Literal["local", "archive"] = Field(
-        default="local",
-        description="USERS_PIPELINE_HANDOVER: `local` when a run's steps share this disk;"
-        " `archive` when they may run on different machines (the day goes through the archive)",
-    )
-
-    def day_files(self, day: date, source: str = DEFAULT_SOURCE) -> DayFiles:
-        """`<data dir>/raw/<source>/dt=YYYY-MM-DD/`: the day file, its rejects and manifest."""
-        return SourceLayout(source).day_files(Path(self.path), day)
-
-
-class ArchiveResource(ConfigurableResource):
-    """The raw archive: the S3 bucket when `bucket` is set, else a local directory with the
-    same key layout (the zero-configuration default)."""
-
-    s3: S3Resource
-    bucket: str | None = Field(default=None, description="S3_BUCKET; unset = local directory")
-    prefix: str = Field(default=DEFAULT_SOURCE, description="S3_PREFIX: key prefix for day objects")
-    local_dir: str = Field(default=".data/archive", description="Directory used without a bucket")
-    gzip: bool = Field(default=False, description="ARCHIVE_GZIP: store objects as `<key>.gz`")
-
-    @failure_on_pipeline_error()
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.get_archive().check_writable(self.layout().write_check_key)
-
-    def get_archive(self) -> Archive:
-        if self.bucket:
-            archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)
-        else:
-            archive = LocalArchive(Path(self.local_dir))
-        return GzipArchive(archive) if self.gzip else archive
-
-    def layout(self, source: str = DEFAULT_SOURCE) -> SourceLayout:
-        """The keys of `source`'s days under this archive's prefix."""
-        return SourceLayout(source, self.prefix)
 
 
 class DatabaseConfigError(PipelineError):

@@ -1,0 +1,36 @@
+"""The resources of this machine: today's date, and the data dir where a day's files land."""
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from users_pipeline.snapshot.days import utc_today
+from users_pipeline.storage.layout import DEFAULT_SOURCE, DayFiles, SourceLayout
+
+
+class ClockResource(ConfigurableResource):
+    """Today's date in UTC: the only day whose snapshot the API can give. It has no setting, so
+    no run can pretend to be another day; in-process tests bind a subclass with a fixed day."""
+
+    def today(self) -> date:
+        return utc_today()
+
+
+class DataDirResource(ConfigurableResource):
+    """The local working directory where each day's fetched snapshot lands before archiving."""
+
+    path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
+    handover: Literal["local", "archive"] = Field(
+        default="local",
+        description="USERS_PIPELINE_HANDOVER: `local` when a run's steps share this disk;"
+        " `archive` when they may run on different machines (the day goes through the archive)",
+    )
+
+    def day_files(self, day: date, source: str = DEFAULT_SOURCE) -> DayFiles:
+        """`<data dir>/raw/<source>/dt=YYYY-MM-DD/`: the day file, its rejects and manifest."""
+        return SourceLayout(source).day_files(Path(self.path), day)
+
+

@@ -21,6 +21,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
+from users_pipeline.definitions import source_component
 from users_pipeline.offline.gorest import GoRestServer, generate_users
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.resources import (
@@ -31,9 +32,11 @@ from users_pipeline.orchestration.resources import (
     UsersApiResource,
     start_embedded_postgres,
 )
-from users_pipeline.users_contract import USERS_CONTRACT
 
 DAY = date(2026, 6, 1)
+# The users source, as sources/users/defs.yaml declares it.
+USERS = source_component("users")
+USERS_CONTRACT = USERS.contract
 # The users source's assets, as the definitions build them from sources/users/defs.yaml.
 raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT)
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -133,8 +136,16 @@ def resources(
     """The pipeline's resources pointed at this test's real parts; tests override entries."""
     return {
         "clock": FixedClock(day=DAY.isoformat()),
-        "users_api": UsersApiResource(url=gorest.url, backoff_seconds=0.01),
+        "users_api": UsersApiResource(
+            url=gorest.url, backoff_seconds=0.01, setting_names=USERS.setting_names("api")
+        ),
         "data_dir": DataDirResource(path=str(tmp_path / "data")),
-        "archive": ArchiveResource(s3=s3, bucket=bucket, prefix="users"),
-        "postgres": PostgresResource(database_url=postgres_url, users_table=users_table),
+        "archive": ArchiveResource(
+            s3=s3, bucket=bucket, prefix="users", setting_names=USERS.setting_names("archive")
+        ),
+        "postgres": PostgresResource(
+            database_url=postgres_url,
+            users_table=users_table,
+            setting_names=USERS.setting_names("postgres"),
+        ),
     }

@@ -10,8 +10,7 @@ from dagster import materialize
 
 from users_pipeline.contract.record import Field, RecordContract
 from users_pipeline.orchestration.assets import build_assets
-from users_pipeline.users_contract import USERS_CONTRACT
-from users_pipeline_tests.conftest import DAY, FixedClock
+from users_pipeline_tests.conftest import DAY, USERS_CONTRACT, FixedClock
 
 EXTRA_FIELDS = (
     Field("logins", "integer", "Times signed in", minimum=0),

@@ -228,11 +228,21 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             found += [(f"{group}.{name}", getattr(model, name)) for name in names]
         return found
 
+    def setting_names(self, group: str) -> dict[str, str]:
+        """What the settings of `group` (api, archive, postgres) are called in messages: the
+        first variable each is read from, keyed `group.field` (see `settings.SettingNames`)."""
+        return {
+            key: setting.env[0]
+            for key, setting in self._settings()
+            if key.startswith(f"{group}.") and setting.env
+        }
+
     def resources(self, names: SourceNames) -> dict[str, object]:
         api, archive, postgres, root = self.api, self.archive, self.postgres, data_dir()
         table_env = next(iter(postgres.table.env), f"{self.name.upper()}_TABLE")
         return {
             names.api: UsersApiResource(
+                setting_names=self.setting_names("api"),
                 url=api.url.value(),
                 token=api.token.value(),
                 page_size=api.page_size.value(integer=True),
@@ -241,6 +251,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
                 max_page_bytes=api.max_page_bytes.value(integer=True),
             ),
             names.archive: ArchiveResource(
+                setting_names=self.setting_names("archive"),
                 s3=S3Resource(
                     endpoint_url=archive.endpoint_url.value(),
                     region_name=archive.region.value(),
@@ -254,6 +265,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
                 gzip=archive.gzip.flag(),
             ),
             names.postgres: PostgresResource(
+                setting_names=self.setting_names("postgres"),
                 database_url=postgres.database_url.value(),
                 host=postgres.host.value(),
                 port=postgres.port.value(integer=True),

@@ -9,7 +9,6 @@ import pytest
 
 from users_pipeline.contract.record import ContractError, Field, RecordContract
 from users_pipeline.contract.validation import SnapshotValidator
-from users_pipeline.users_contract import USERS_CONTRACT
 from users_pipeline.warehouse.load import (
     DayLoad,
     TableName,
@@ -17,6 +16,7 @@ from users_pipeline.warehouse.load import (
     load_snapshot,
     table_columns,
 )
+from users_pipeline_tests.conftest import USERS_CONTRACT
 
 KEY = Field("id", "bigint", key=True)
 

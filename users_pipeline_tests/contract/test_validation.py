@@ -7,7 +7,7 @@ import pytest
 
 from users_pipeline.contract.record import Row
 from users_pipeline.contract.validation import SnapshotValidator
-from users_pipeline.users_contract import USERS_CONTRACT
+from users_pipeline_tests.conftest import USERS_CONTRACT
 
 MAX_ID = 2**63 - 1
 ID_RULE = "is not a positive 64-bit integer"

@@ -8,7 +8,7 @@ import pytest
 from users_pipeline.contract.validation import SnapshotValidator
 from users_pipeline.http.client import Page
 from users_pipeline.snapshot.crawl import CrawlAudit
-from users_pipeline.users_contract import USERS_CONTRACT
+from users_pipeline_tests.conftest import USERS_CONTRACT
 
 PAGE_SIZE = 3
 MISSING = object()  # the record has no "id" field at all

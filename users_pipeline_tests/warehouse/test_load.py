@@ -8,7 +8,6 @@ import pytest
 
 from users_pipeline.contract.record import Field, RecordContract, Row
 from users_pipeline.contract.validation import Reject
-from users_pipeline.users_contract import USERS_CONTRACT
 from users_pipeline.warehouse.load import (
     DayLoad,
     TableName,
@@ -17,6 +16,7 @@ from users_pipeline.warehouse.load import (
     ensure_table,
     load_snapshot,
 )
+from users_pipeline_tests.conftest import USERS_CONTRACT
 
 DAY = date(2026, 3, 1)
 

@@ -16,6 +16,9 @@ from users_pipeline.orchestration.failures import failure_on_pipeline_error
 class UsersApiResource(ConfigurableResource):
     """The users REST API (GoRest v2 or compatible)."""
 
+    setting_names: dict[str, str] = Field(
+        default={}, description="What each setting is called in messages (its variable)"
+    )
     url: str = Field(default=DEFAULT_USERS_API_URL, description="USERS_API_URL")
     token: str | None = Field(default=None, description="USERS_API_TOKEN: optional bearer token")
     page_size: int = Field(default=MAX_PAGE_SIZE, description="USERS_API_PAGE_SIZE: at most 100")

@@ -15,6 +15,9 @@ class ArchiveResource(ConfigurableResource):
     """The raw archive: the S3 bucket when `bucket` is set, else a local directory with the
     same key layout (the zero-configuration default)."""
 
+    setting_names: dict[str, str] = Field(
+        default={}, description="What each setting is called in messages (its variable)"
+    )
     s3: S3Resource
     bucket: str | None = Field(default=None, description="S3_BUCKET; unset = local directory")
     prefix: str = Field(default=DEFAULT_SOURCE, description="S3_PREFIX: key prefix for day objects")

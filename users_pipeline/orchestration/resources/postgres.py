@@ -52,6 +52,9 @@ class PostgresResource(ConfigurableResource):
     when the run ends. Loads run the same COPY and upsert either way.
     """
 
+    setting_names: dict[str, str] = Field(
+        default={}, description="What each setting is called in messages (its variable)"
+    )
     database_url: str | None = Field(default=None, description="DATABASE_URL; unset = embedded")
     # The article's Prefect .env spells the server out; used when there is no database_url.
     host: str | None = Field(default=None, description="PG_HOST")

@@ -4,9 +4,9 @@ The daily steady state is a snapshot that differs a little from the day before, 
 meant to write only what differs. `change_users` derives such a day from a fetched one: of 1% of
 its users, half get the other `status`, a quarter disappear, and as many new users appear (ids
 above the largest, emails of their own). `archive_records` writes it as a day of its own with the
-product's code: the day file by `SnapshotWriter` (as the fetch writes it), the manifest as the
-fetched day's with the new file's counts and sha256s (`DaySnapshot`), all three objects uploaded
-by `archive_day` (as the archive step does). Loaded after a day with the same users, its load
+product's code: the day file by `JsonLinesWriter` (as the fetch writes it), the manifest as the
+fetched day's with the new file's counts and sha256s (`Manifest`), all three objects uploaded
+by `upload_day` (as the upload step does). Loaded after a day with the same users, its load
 must write exactly the changed users into the table: the changed ones updated, the gone ones
 marked gone, the new ones inserted, as `pg_stat_user_tables` counts them
 (`benchmarks.table_writes`). `benchmarks.rebuild` uses the same two functions to make its
@@ -24,10 +24,10 @@ import orjson
 
 from benchmarks.services import s3_resource
 from users_pipeline.orchestration.resources import ArchiveResource
-from users_pipeline.snapshot.crawl import DaySnapshot
-from users_pipeline.snapshot.jsonl import SnapshotWriter
+from users_pipeline.snapshot.jsonl import JsonLinesWriter
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.layout import DayFiles
-from users_pipeline.storage.upload import archive_day
+from users_pipeline.storage.upload import upload_day
 
 CHANGED_SHARE = 0.01
 FLIPPED_STATUS = {"active": "inactive", "inactive": "active"}
@@ -87,16 +87,16 @@ def archive_records(
     endpoint: str,
     bucket: str,
     records: list[dict],
-    like: DaySnapshot,
+    like: Manifest,
     files: DayFiles,
     day: date,
-) -> DaySnapshot:
+) -> Manifest:
     """Write `records` as a day's file, rejects and manifest in `files`' folder (the manifest
     is `like`'s, the fetched day's, with this file's counts and digests), and archive them as
     `day`'s snapshot, replacing any archived before. Returns the manifest."""
-    with SnapshotWriter(files.records) as day_file:
+    with JsonLinesWriter(files.records) as day_file:
         day_file.write(records)
-    with SnapshotWriter(files.rejects) as rejects:
+    with JsonLinesWriter(files.rejects) as rejects:
         pass  # every record is valid
     per_page = max(1, like.records // max(1, like.pages))
     count = day_file.records
@@ -115,7 +115,7 @@ def archive_records(
         rejects_bytes=rejects.digest.bytes,
         rejects_sha256=rejects.digest.sha256,
     )
-    files.manifest.write_bytes(snapshot.manifest_json())
-    archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket)
-    archive_day(archive.get_archive(), files, archive.layout().keys(day))
+    files.manifest.write_bytes(snapshot.to_json())
+    archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket, prefix="users")
+    upload_day(archive.get_archive(), files, archive.layout("users").keys(day))
     return snapshot

@@ -43,8 +43,8 @@ from benchmarks.versus_dlt import (
     ours_details,
     timed,
 )
-from users_pipeline.snapshot.crawl import DaySnapshot
 from users_pipeline.snapshot.days import utc_today
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.layout import SourceLayout
 
 REBUILD_DAYS = 30
@@ -84,15 +84,15 @@ def archive_days(
 ) -> list[dict[str, Any]]:
     """Today's fetched snapshot archived under each of `days`, every CHANGE_EVERY-th day 1%
     different from the day before; returns what changed on which day."""
-    fetched = SourceLayout().day_files(folder / "data", today)
+    fetched = SourceLayout("users").day_files(folder / "data", today)
     records = read_records(fetched.records)
-    like = DaySnapshot.from_manifest(fetched.manifest.read_bytes())
+    like = Manifest.from_json(fetched.manifest.read_bytes())
     changed_days = []
     for number, day in enumerate(days):
         if number and number % CHANGE_EVERY == 0:
             records, changes = change_users(records, seed=number)
             changed_days.append({"day": day.isoformat(), "users": len(records), **asdict(changes)})
-        files = SourceLayout().day_files(folder / "archived", day)
+        files = SourceLayout("users").day_files(folder / "archived", day)
         archive_records(s3_endpoint, BUCKET, records, like, files, day)
     return changed_days
 

@@ -109,8 +109,8 @@ from benchmarks.services import (
 from benchmarks.table_writes import table_writes
 from benchmarks.versus_dlt import compare, require_dlt
 from benchmarks.versus_dlt import format_table as format_versus
-from users_pipeline.snapshot.crawl import DaySnapshot
 from users_pipeline.snapshot.days import utc_today
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.layout import DayFiles, SourceLayout
 
 DEFAULT_SIZES = (10_000, 100_000)
@@ -257,7 +257,7 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
         steps["raw_users_json"] = step("raw_users_json", fetch_settings)
     # The API server is stopped: it no longer competes for the two cores.
     steps["s3_users_object"] = step("s3_users_object", fetch_settings)
-    day_files = SourceLayout().day_files(fetch_settings.data_dir, today)
+    day_files = SourceLayout("users").day_files(fetch_settings.data_dir, today)
     first_day, next_day_date = today - timedelta(days=2), today - timedelta(days=1)
     for day in (first_day, next_day_date):
         archive_again(s3_endpoint, bucket, day_files, day)
@@ -390,8 +390,8 @@ def archive_changed_day(
     """Archive the fetched snapshot, 1% of its users changed, as `day`'s (replacing the fetched
     one in the archive; see benchmarks.changed_day)."""
     records, changes = change_users(read_records(day_files.records), seed=users)
-    like = DaySnapshot.from_manifest(day_files.manifest.read_bytes())
-    files = SourceLayout().day_files(workdir / f"changed_{users}", day)
+    like = Manifest.from_json(day_files.manifest.read_bytes())
+    files = SourceLayout("users").day_files(workdir / f"changed_{users}", day)
     archive_records(s3_endpoint, bucket, records, like, files, day)
     progress(
         f"  archived {day} with 1% changed: {changes.changed:,} changed, {changes.gone:,} gone,"

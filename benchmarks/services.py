@@ -24,7 +24,7 @@ from typing import NoReturn
 from dagster_aws.s3 import S3Resource
 
 from users_pipeline.orchestration.resources import ArchiveResource, start_embedded_postgres
-from users_pipeline.snapshot.jsonl import file_digest
+from users_pipeline.storage.files import file_digest
 from users_pipeline.storage.layout import DayFiles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,8 +148,8 @@ def archive_again(endpoint: str, bucket: str, files: DayFiles, day: date) -> Non
     names no day), as if the API had served the same users that day. (Uploaded rather than
     copied: moto's `CopyObject` keeps a multipart object's checksum, which a `GetObject` then
     fails.)"""
-    archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket)
-    store, keys = archive.get_archive(), archive.layout().keys(day)
+    archive = ArchiveResource(s3=s3_resource(endpoint), bucket=bucket, prefix="users")
+    store, keys = archive.get_archive(), archive.layout("users").keys(day)
     for path, key in ((files.records, keys.records), (files.manifest, keys.manifest)):
         store.put(path, key, file_digest(path))
 

@@ -54,7 +54,7 @@ def build_resources(args: argparse.Namespace) -> dict[str, object]:
         "clock": ClockResource(),
         "users_api": UsersApiResource(url=args.api_url),
         "data_dir": DataDirResource(path=args.data_dir),
-        "archive": ArchiveResource(s3=s3, bucket=args.bucket),
+        "archive": ArchiveResource(s3=s3, bucket=args.bucket, prefix="users"),
         "postgres": PostgresResource(database_url=args.database_url, users_table=args.table),
     }
 

@@ -24,7 +24,8 @@ from dagster.components.core.component_tree import ComponentTree
 from pydantic import ValidationError
 
 from users_pipeline import sources as sources_module
-from users_pipeline.components.rest_source import RestSource, SourceDefinitionError, data_dir
+from users_pipeline.components.rest_source import RestSource
+from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.errors import PipelineError
 from users_pipeline.orchestration.execution import day_handover, executor
 from users_pipeline.orchestration.resources import (
@@ -33,6 +34,7 @@ from users_pipeline.orchestration.resources import (
     DataDirResource,
     PostgresResource,
 )
+from users_pipeline.settings import data_dir
 
 SOURCES = Path(sources_module.__file__).parent
 

@@ -38,7 +38,7 @@ DAY = date(2026, 6, 1)
 USERS = source_component("users")
 USERS_CONTRACT = USERS.contract
 # The users source's assets, as the definitions build them from sources/users/defs.yaml.
-raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT)
+raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT, USERS.names, "users")
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 

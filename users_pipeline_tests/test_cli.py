@@ -100,7 +100,7 @@ def test_quickstart_runs_on_embedded_defaults(tmp_path, gorest):
     result = materialize(tmp_path, day, USERS_API_URL=gorest.url)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    archived = tmp_path / ".data" / "archive" / SourceLayout().keys(day).records
+    archived = tmp_path / ".data" / "archive" / SourceLayout("users").keys(day).records
     assert archived.is_file()
     server = start_embedded_postgres(tmp_path / ".data" / "postgres")
     try:

@@ -39,7 +39,7 @@ from dagster._core.instance.ref import configurable_class_data
 from dagster._serdes.config_class import class_from_code_pointer
 from pydantic import ValidationError
 
-from users_pipeline.components.rest_source import FieldModel, SourceDefinitionError
+from users_pipeline.components.yaml_model import FieldModel, SourceDefinitionError
 from users_pipeline.contract.record import ContractError, Field, RecordContract
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
 from users_pipeline.orchestration.resources import ClockResource, DataDirResource

@@ -106,7 +106,8 @@ def test_launch_takes_todays_snapshot_with_settings_from_the_environment(
     assert "page 28/28, 2751/2751 users" in result.stderr
     rows = pg.execute(f"SELECT id, name, email, gender, status FROM {users_table} ORDER BY id")
     assert rows.fetchall() == sorted(tuple(user.values()) for user in gorest.users)
-    archived = s3.get_client().head_object(Bucket=bucket, Key=SourceLayout().keys(day).records)
+    key = SourceLayout("users").keys(day).records
+    archived = s3.get_client().head_object(Bucket=bucket, Key=key)
     assert archived["ContentLength"] > 0
 
 

@@ -10,7 +10,7 @@ from dagster import materialize
 
 from users_pipeline.contract.record import Field, RecordContract
 from users_pipeline.orchestration.assets import build_assets
-from users_pipeline_tests.conftest import DAY, USERS_CONTRACT, FixedClock
+from users_pipeline_tests.conftest import DAY, USERS, USERS_CONTRACT, FixedClock
 
 EXTRA_FIELDS = (
     Field("logins", "integer", "Times signed in", minimum=0),
@@ -56,7 +56,7 @@ def expected_row(user: dict) -> tuple:
 
 def test_a_contract_with_extra_fields_loads_every_value(resources, gorest, pg, users_table):
     result = materialize(
-        build_assets(CONTRACT),
+        build_assets(CONTRACT, USERS.names, "users"),
         resources={**resources, "clock": FixedClock(day=DAY.isoformat())},
         partition_key=DAY.isoformat(),
     )
@@ -93,11 +93,12 @@ def test_the_same_day_loaded_again_through_staging_changes_nothing(
     resources, gorest, pg, users_table
 ):
     resources = {**resources, "clock": FixedClock(day=DAY.isoformat())}
-    materialize(build_assets(CONTRACT), resources=resources, partition_key=DAY.isoformat())
+    assets = build_assets(CONTRACT, USERS.names, "users")
+    materialize(assets, resources=resources, partition_key=DAY.isoformat())
     before = pg.execute(f"SELECT * FROM {users_table} ORDER BY id").fetchall()
 
     again = materialize(
-        build_assets(CONTRACT)[2:],
+        build_assets(CONTRACT, USERS.names, "users")[2:],
         resources=resources,
         partition_key=DAY.isoformat(),
         run_config={"ops": {"pg_users_table": {"config": {"reload": True}}}},

@@ -13,8 +13,9 @@ from dagster_aws.s3 import S3Resource
 
 from users_pipeline.offline.gorest import Faults, generate_users
 from users_pipeline.orchestration.resources import ArchiveResource, UsersApiResource
-from users_pipeline.snapshot.jsonl import file_digest
-from users_pipeline.storage.archive import ArchiveError, S3Archive
+from users_pipeline.storage.archive import ArchiveError
+from users_pipeline.storage.files import file_digest
+from users_pipeline.storage.s3 import S3Archive
 from users_pipeline.warehouse.load import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
@@ -265,6 +266,7 @@ def test_access_denied_on_the_bucket_fails_the_run_before_any_fetch(
         resources["archive"] = ArchiveResource(
             s3=S3Resource(endpoint_url=proxy.url, region_name="us-east-1", **S3_TEST_CREDENTIALS),
             bucket=bucket,
+            prefix="users",
         )
         result = run(resources, raise_on_error=False)
 

@@ -19,7 +19,7 @@ from users_pipeline_tests.conftest import (
 )
 
 ASSETS = [raw_users_json, s3_users_object, pg_users_table]
-LAYOUT = SourceLayout()  # the users source under the default prefix, as the resources use it
+LAYOUT = SourceLayout("users")  # the users source under the default prefix, as the resources use it
 
 
 RELOAD = {"ops": {"pg_users_table": {"config": {"reload": True}}}}
@@ -192,7 +192,9 @@ def test_unauthorized_api_fails_before_writing_anything(
 
 def test_a_gzip_archive_runs_the_same_graph(resources, gorest, pg, users_table):
     archive = resources["archive"]
-    resources["archive"] = ArchiveResource(s3=archive.s3, bucket=archive.bucket, gzip=True)
+    resources["archive"] = ArchiveResource(
+        s3=archive.s3, bucket=archive.bucket, prefix="users", gzip=True
+    )
 
     result = run(resources)
 

@@ -51,7 +51,7 @@ USERS = 90_000
 PAGE_SIZE = 100
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
 RUN_TIMEOUT = 120.0  # a run that neither reaches its kill point nor ends by then is stuck
-LAYOUT = SourceLayout()
+LAYOUT = SourceLayout("users")
 
 FETCH = "mid-fetch"
 FETCHED = "between fetch and upload"

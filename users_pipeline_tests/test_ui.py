@@ -223,7 +223,7 @@ def metadata(run: dict[str, Any], asset: str) -> dict[str, Any]:
 
 
 def archived_users(deployment: Deployment, day: date) -> list[dict]:
-    key = SourceLayout().keys(day).records
+    key = SourceLayout("users").keys(day).records
     body = deployment.s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read()
     return [json.loads(line) for line in body.splitlines()]
 

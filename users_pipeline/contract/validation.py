@@ -20,7 +20,7 @@ from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.snapshot.jsonl import parse_array
 
 
-class SnapshotValidator:
+class RecordValidator:
     """Checks a day's records batch by batch, remembering keys and unique values (in `KeySet`s,
     so memory stays flat) to reject a repeat of either. The first occurrence wins; a later record
     repeating a key or unique value seen in any earlier record of the day is rejected."""
@@ -138,7 +138,7 @@ def split_batches(
         for array in arrays:
             yield list(map(as_row, decode(array)))
         return
-    validator = SnapshotValidator(contract)
+    validator = RecordValidator(contract)
     number = 1
     for array in arrays:
         rows, rejected = validator.split_json(array, first_number=number)

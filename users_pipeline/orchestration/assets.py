@@ -1,33 +1,31 @@
-"""The three assets: API -> day file -> archive object -> Postgres table.
+"""A source's three assets: API -> day file -> archive object -> Postgres table.
 
 Each asset reads the previous one's output from its deterministic location (the day's files, the
 day's object keys), never through an IO manager, so any of them can be materialized alone, in a
-fresh process, for any day: a backfill of `pg_users_table` replays the archive with no API call.
+fresh process, for any day: a backfill of the table asset replays the archive with no API call.
 The assets are built for a record contract: everything about the record comes from it.
 """
 
-import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
-    Config,
-    DailyPartitionsDefinition,
     FreshnessPolicy,
     MaterializeResult,
     asset,
 )
-from pydantic import Field
 
 from users_pipeline.contract.record import RecordContract
+from users_pipeline.orchestration.config import FetchConfig, LoadConfig, Thresholds
 from users_pipeline.orchestration.execution import step_tags
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
+from users_pipeline.orchestration.names import SourceNames
+from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.orchestration.reports import (
     ROWS_MATCH_ARCHIVE,
     check_output,
@@ -38,95 +36,36 @@ from users_pipeline.orchestration.reports import (
     progress_logger,
 )
 from users_pipeline.snapshot.crawl import take_snapshot
-from users_pipeline.snapshot.days import FIRST_DAY_SETTING, check_fetchable, first_day, utc_today
-from users_pipeline.storage import upload as day_archive
+from users_pipeline.snapshot.days import check_fetchable
+from users_pipeline.storage import upload
 from users_pipeline.warehouse.archived_days import load_archived_days
-
-GROUP = "users"
-
-# Daily snapshots from USERS_FIRST_DAY through today (end_offset=1), so today's can be taken now.
-daily_partitions = DailyPartitionsDefinition(
-    start_date=first_day(os.environ.get(FIRST_DAY_SETTING), utc_today()).isoformat(),
-    end_offset=1,
-)
-
-
-def partition_days(context: AssetExecutionContext) -> list[date]:
-    """The run's days: one for a daily run, every day of a range for a single-run backfill."""
-    return [date.fromisoformat(key) for key in context.partition_keys]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """How strict a source's snapshots are, as its defs.yaml sets them."""
-
-    max_crawls: int = 3  # crawls to try while the list drifts
-    max_reject_share: float = 0.01  # largest share of invalid records a day may have and load
-
-
-class SnapshotConfig(Config):
-    """A run's own thresholds, set in the launchpad or with `--config-json`; unset, the
-    source's (defs.yaml)."""
-
-    max_crawls: int | None = Field(default=None, description="Crawls to try while the list drifts")
-    max_reject_share: float | None = Field(
-        default=None, description="Largest share of invalid records a day may have and still load"
-    )
-
-    def thresholds(self, source: Thresholds) -> Thresholds:
-        return Thresholds(
-            source.max_crawls if self.max_crawls is None else self.max_crawls,
-            source.max_reject_share if self.max_reject_share is None else self.max_reject_share,
-        )
-
-
-class LoadConfig(Config):
-    reload: bool = Field(
-        default=False,
-        description="Load the day even if it was already loaded from the same archived object",
-    )
-
-
-@dataclass(frozen=True)
-class SourceNames:
-    """What one source's definitions are called: its assets are `raw_<name>_json`,
-    `s3_<name>_object` and `pg_<name>_table`, and it reads its own three resources."""
-
-    name: str = "users"
-    api: str = "users_api"
-    archive: str = "archive"
-    postgres: str = "postgres"
-
-    @property
-    def raw(self) -> str:
-        return f"raw_{self.name}_json"
-
-    @property
-    def archived(self) -> str:
-        return f"s3_{self.name}_object"
-
-    @property
-    def table(self) -> str:
-        return f"pg_{self.name}_table"
 
 
 def build_assets(
     contract: RecordContract,
-    source: SourceNames = SourceNames(),
-    group: str = GROUP,
-    thresholds: Thresholds = Thresholds(),
+    source: SourceNames,
+    group: str,
+    thresholds: Thresholds | None = None,
 ) -> list[AssetsDefinition]:
-    """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`."""
-    schema = column_schema(contract)
-    # A backfill of a range, from the UI or `--partition-range`, is one run: `pg_<name>_table`
-    # loads its days in date order; the fetch refuses any day but today, the archive any day not
-    # fetched here.
+    """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`.
+
+    A backfill of a range, from the UI or `--partition-range`, is one run (single-run policy):
+    the table asset loads its days in date order; the fetch refuses any day but today, the
+    upload any day not fetched here. Without `thresholds`, the defaults of `settings`."""
+    thresholds = thresholds or Thresholds()
     daily = {
         "partitions_def": daily_partitions,
         "group_name": group,
         "backfill_policy": BackfillPolicy.single_run(),
     }
+    fetch = _fetch_asset(contract, source, thresholds, daily)
+    archived = _upload_asset(source, fetch, daily)
+    return [fetch, archived, _load_asset(contract, source, archived, daily)]
 
+
+def _fetch_asset(
+    contract: RecordContract, source: SourceNames, thresholds: Thresholds, daily: dict
+) -> AssetsDefinition:
     @asset(
         **daily,
         name=source.raw,
@@ -156,12 +95,12 @@ def build_assets(
         ],
     )
     @failure_on_pipeline_error()
-    def fetch_day(context: AssetExecutionContext, config: SnapshotConfig) -> MaterializeResult:
+    def fetch_day(context: AssetExecutionContext, config: FetchConfig) -> MaterializeResult:
         resources, limits = context.resources, config.thresholds(thresholds)
         # Only today can be fetched, so a range (a single-run backfill) is refused here too.
         today = resources.clock.today()
         for day in partition_days(context):
-            check_fetchable(day, today)
+            check_fetchable(day, today, source.name, source.table)
         files = resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client() as client:
@@ -180,18 +119,22 @@ def build_assets(
             context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept raw")
         if resources.data_dir.handover == "archive":
             archive = getattr(resources, source.archive)
-            # For an archive step on another machine (see `day_archive`).
+            # For an upload step on another machine (see `storage.upload`).
             staging = archive.layout(source.name).staging_keys(today)
-            day_archive.archive_day(archive.get_archive(), files, staging)
+            upload.upload_day(archive.get_archive(), files, staging)
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
         return fetch_report(snapshot, client.stats, uri, seconds, limits.max_reject_share)
 
+    return fetch_day
+
+
+def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> AssetsDefinition:
     @asset(
         **daily,
-        name=source.archived,
+        name=source.object,
         kinds={"s3"},
         op_tags=step_tags("load"),
-        deps=[fetch_day],
+        deps=[fetch],
         required_resource_keys={"data_dir", source.archive},
         description=(
             f"The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/{source.name}.jsonl, its"
@@ -199,10 +142,10 @@ def build_assets(
         ),
     )
     @failure_on_pipeline_error()
-    def archive_day(context: AssetExecutionContext) -> MaterializeResult:
+    def upload_day(context: AssetExecutionContext) -> MaterializeResult:
         archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
         layout = archive.layout(source.name)
-        archived = day_archive.archive_days(
+        uploaded = upload.upload_days(
             archive.get_archive(),
             partition_days(context),
             files_of=lambda day: data_dir.day_files(day, source.name),
@@ -212,17 +155,25 @@ def build_assets(
             not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
             f" archived loads with {source.table} alone",
         )
-        for day in archived:
+        for day in uploaded:
             context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
-        # One result for the run: every day of it was archived, or none was marked.
-        return MaterializeResult(metadata={**archived[-1].metadata(), "days": len(archived)})
+        # One result for the run: every day of it was uploaded, or none was marked.
+        return MaterializeResult(metadata={**uploaded[-1].metadata(), "days": len(uploaded)})
+
+    return upload_day
+
+
+def _load_asset(
+    contract: RecordContract, source: SourceNames, upload_asset: AssetsDefinition, daily: dict
+) -> AssetsDefinition:
+    schema = column_schema(contract)
 
     @asset(
         **daily,
         name=source.table,
         kinds={"postgres"},
         op_tags=step_tags("load"),
-        deps=[archive_day],
+        deps=[upload_asset],
         required_resource_keys={source.archive, source.postgres},
         description=(
             f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
@@ -266,4 +217,4 @@ def build_assets(
                 yield from load_events(loaded, context.asset_key, str(postgres.table), schema)
         yield check_output(context, ROWS_MATCH_ARCHIVE)
 
-    return [fetch_day, archive_day, load_day]
+    return load_day

@@ -14,7 +14,7 @@ change that, read when the definitions load (the workers load them too):
   `CELERY_LOAD_QUEUE` when set (say, fetches on machines the API allows, loads near the
   database); unset, every step goes to dagster-celery's default queue.
 - `USERS_PIPELINE_HANDOVER=archive`: the fetch also uploads the day to the archive's `_staging/`
-  keys, so the archive step can run on a machine with another disk (see `day_archive`).
+  keys, so the archive step can run on a machine with another disk (see `storage.upload`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,17 @@ import os
 import dagster as dg
 
 from users_pipeline.errors import PipelineError
-
-EXECUTOR_SETTING = "USERS_PIPELINE_EXECUTOR"
-HANDOVER_SETTING = "USERS_PIPELINE_HANDOVER"
-VISIBILITY_TIMEOUT_SETTING = "CELERY_VISIBILITY_TIMEOUT"
-DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 3600
+from users_pipeline.settings import (
+    CELERY_BACKEND_SETTING,
+    CELERY_BROKER_SETTING,
+    DEFAULT_VISIBILITY_TIMEOUT_SECONDS,
+    EXECUTOR_SETTING,
+    EXECUTORS,
+    HANDOVER_SETTING,
+    HANDOVERS,
+    QUEUE_SETTINGS,
+    VISIBILITY_TIMEOUT_SETTING,
+)
 
 
 class ExecutionSettingError(PipelineError):
@@ -42,9 +48,6 @@ def _choice(setting: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-QUEUE_SETTINGS = {"fetch": "CELERY_FETCH_QUEUE", "load": "CELERY_LOAD_QUEUE"}
-
-
 def step_tags(kind: str) -> dict[str, str]:
     """The op tags of a `fetch` or `load` step: its Celery queue, if one is set for its kind."""
     queue = (os.environ.get(QUEUE_SETTINGS[kind]) or "").strip()
@@ -53,12 +56,12 @@ def step_tags(kind: str) -> dict[str, str]:
 
 def day_handover() -> str:
     """`local` (the default: a run's steps share one disk) or `archive`."""
-    return _choice(HANDOVER_SETTING, ("local", "archive"))
+    return _choice(HANDOVER_SETTING, HANDOVERS)
 
 
 def executor() -> dg.ExecutorDefinition:
     """The executor of every source's job, from `USERS_PIPELINE_EXECUTOR`."""
-    if _choice(EXECUTOR_SETTING, ("in_process", "celery")) == "in_process":
+    if _choice(EXECUTOR_SETTING, EXECUTORS) == "in_process":
         return dg.in_process_executor
     try:
         from dagster_celery import celery_executor
@@ -71,8 +74,8 @@ def executor() -> dg.ExecutorDefinition:
         raise ExecutionSettingError(f"{VISIBILITY_TIMEOUT_SETTING}={timeout!r} is not seconds")
     return celery_executor.configured(
         {
-            "broker": {"env": "CELERY_BROKER_URL"},
-            "backend": {"env": "CELERY_RESULT_BACKEND"},
+            "broker": {"env": CELERY_BROKER_SETTING},
+            "backend": {"env": CELERY_BACKEND_SETTING},
             "config_source": celery_settings(int(timeout)),
         },
         name="celery",

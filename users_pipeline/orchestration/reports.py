@@ -25,7 +25,7 @@ from dagster import (
 
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.http.client import CrawlStats, Page
-from users_pipeline.snapshot.crawl import DaySnapshot
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.warehouse.archived_days import DayLoaded
 from users_pipeline.warehouse.load import LoadResult, table_columns
 
@@ -47,7 +47,7 @@ def progress_logger(log: Callable[[str], None], page_size: int) -> Callable[[Pag
 
 
 def fetch_report(
-    snapshot: DaySnapshot, stats: CrawlStats, uri: str, seconds: float, max_reject_share: float
+    snapshot: Manifest, stats: CrawlStats, uri: str, seconds: float, max_reject_share: float
 ) -> MaterializeResult:
     reject_share = snapshot.rejected_records / max(snapshot.records, 1)
     return MaterializeResult(

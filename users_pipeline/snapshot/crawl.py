@@ -9,22 +9,19 @@ anything is archived. No Dagster imports.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-
-import orjson
 
 from users_pipeline.contract.keyset import KeySet
 from users_pipeline.contract.record import Field, RecordContract
-from users_pipeline.contract.validation import SnapshotValidator
+from users_pipeline.contract.validation import RecordValidator
 from users_pipeline.http.client import Page, UsersApiClient
-from users_pipeline.snapshot.jsonl import SnapshotWriter
+from users_pipeline.snapshot.jsonl import JsonLinesWriter
+from users_pipeline.snapshot.manifest import Manifest
+from users_pipeline.storage.files import write_whole
 from users_pipeline.storage.layout import DayFiles
-from users_pipeline.storage.locks import file_lock
+from users_pipeline.storage.locks import day_lock
 
 
 @dataclass
@@ -105,49 +102,6 @@ def _page_keys(page: Page, key: Field) -> list[int]:
     return list(dict.fromkeys(value for value in keys if value is not None and key.accepts(value)))
 
 
-@dataclass(frozen=True)
-class DaySnapshot:
-    """The result of taking a snapshot, and the content of the day's manifest."""
-
-    source_url: str
-    fetch_started_at: str
-    fetch_finished_at: str
-    crawl_attempts: int
-    crawl_complete: bool
-    crawl_problems: list[str]
-    total_at_start: int | None
-    total_at_end: int | None
-    distinct_ids: int
-    repeated_ids: int
-    short_pages: list[int]
-    pages: int
-    records: int
-    valid_records: int
-    rejected_records: int
-    unknown_fields: list[str]
-    bytes: int
-    sha256: str
-    rejects_bytes: int
-    rejects_sha256: str
-
-    def manifest_json(self) -> bytes:
-        """One line, like every object in the archive: a lake table of manifests reads it."""
-        return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
-
-    @classmethod
-    def from_manifest(cls, data: bytes) -> DaySnapshot:
-        return cls(**orjson.loads(data))
-
-
-@contextmanager
-def day_lock(folder: Path, shared: bool = False) -> Iterator[None]:
-    """Serialize work on one day's folder on this machine: a fetch rewrites the day's three files
-    (exclusive), which an upload (shared) or a second fetch must not see half-way."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with file_lock(folder / ".lock", shared=shared):
-        yield
-
-
 def take_snapshot(
     client: UsersApiClient,
     files: DayFiles,
@@ -156,7 +110,7 @@ def take_snapshot(
     max_crawls: int = 3,
     on_page: Callable[[Page, int], None] = lambda page, records: None,
     on_drift: Callable[[int, list[str]], None] = lambda attempt, problems: None,
-) -> DaySnapshot:
+) -> Manifest:
     """Crawl into the day file until a crawl is complete or `max_crawls` ran out, then write the
     rejects and the manifest beside it. Each crawl replaces the previous file."""
     with day_lock(files.folder):
@@ -170,14 +124,14 @@ def _take_snapshot(
     max_crawls: int,
     on_page: Callable[[Page, int], None],
     on_drift: Callable[[int, list[str]], None],
-) -> DaySnapshot:
+) -> Manifest:
     started = _now()
     for attempt in range(1, max_crawls + 1):
         audit = CrawlAudit(page_size=client.page_size, key=contract.key)
-        validator = SnapshotValidator(contract)
+        validator = RecordValidator(contract)
         with (
-            SnapshotWriter(files.records) as day,
-            SnapshotWriter(files.rejects) as rejects,
+            JsonLinesWriter(files.records) as day,
+            JsonLinesWriter(files.rejects) as rejects,
         ):
             for page in client.iter_pages():
                 audit.observe(page)
@@ -188,7 +142,7 @@ def _take_snapshot(
         if audit.complete:
             break
         on_drift(attempt, audit.problems)
-    snapshot = DaySnapshot(
+    manifest = Manifest(
         source_url=client.display_url,
         fetch_started_at=started,
         fetch_finished_at=_now(),
@@ -210,10 +164,8 @@ def _take_snapshot(
         rejects_bytes=rejects.digest.bytes,
         rejects_sha256=rejects.digest.sha256,
     )
-    partial = files.manifest.with_name(files.manifest.name + ".partial")
-    partial.write_bytes(snapshot.manifest_json())
-    os.replace(partial, files.manifest)  # never a half-written manifest
-    return snapshot
+    write_whole(files.manifest, manifest.to_json())
+    return manifest
 
 
 def _now() -> str:

@@ -1,9 +1,9 @@
 """Which days exist, and which day can be fetched. No Dagster imports.
 
-The users API has no history: it serves the list as it is now. So a day's snapshot can only be
+A REST list has no history: it serves the list as it is now. So a day's snapshot can only be
 taken on that day (UTC); any other day is refused before a request is made, since storing today's
-users under another date would be a false snapshot. Past days live on in the archive, from which
-`pg_users_table` loads them.
+records under another date would be a false snapshot. Past days live on in the archive, from which
+a source's table asset loads them.
 
 Around midnight: the day is checked when the fetch starts. A fetch that started on day D keeps D
 even if it ends after midnight; a run for D whose fetch starts after D has ended (held in the
@@ -16,9 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from users_pipeline.errors import PipelineError
-
-FIRST_DAY_SETTING = "USERS_FIRST_DAY"
-DEFAULT_FIRST_DAY = date(2026, 1, 1)
+from users_pipeline.settings import DEFAULT_FIRST_DAY, FIRST_DAY_SETTING
 
 
 class DayNotFetchableError(PipelineError):
@@ -26,20 +24,20 @@ class DayNotFetchableError(PipelineError):
 
 
 class FirstDayError(PipelineError):
-    """USERS_FIRST_DAY cannot start the partitions."""
+    """The first day setting cannot start the partitions."""
 
 
 def utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def check_fetchable(day: date, today: date) -> None:
-    """Refuse to take a snapshot of any day but today."""
+def check_fetchable(day: date, today: date, source: str, table_asset: str) -> None:
+    """Refuse to take a snapshot of any day but today; say which asset rebuilds a past day."""
     if day != today:
         raise DayNotFetchableError(
-            f"cannot fetch the users of {day} on {today} (UTC): the API serves only the present"
+            f"cannot fetch the {source} of {day} on {today} (UTC): the API serves only the present"
             f" list, so a day's snapshot is taken on that day; to rebuild {day} from the archive,"
-            " materialize pg_users_table for it (or for a range of days)"
+            f" materialize {table_asset} for it (or for a range of days)"
         )
 
 
@@ -54,8 +52,8 @@ def stale_tick_reason(tick_day: date, today: date) -> str | None:
 
 
 def first_day(text: str | None, today: date) -> date:
-    """The first daily partition: `USERS_FIRST_DAY` (YYYY-MM-DD), by default 2026-01-01. A
-    deployment sets it to its first snapshot, so the UI counts no day that could never exist."""
+    """The first daily partition, from `text` (YYYY-MM-DD). A deployment sets it to its first
+    snapshot, so the UI counts no day that could never exist."""
     if not text:
         return DEFAULT_FIRST_DAY
     try:

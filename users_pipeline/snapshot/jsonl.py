@@ -1,4 +1,4 @@
-"""The day's snapshot file: JSON Lines, one record per line and nothing else on the line.
+"""The day's records as a JSON Lines file: one record per line and nothing else on the line.
 
 That is what line-oriented lake readers need (Athena's JSON SerDe, Spark's `json` reader,
 BigQuery's newline-delimited JSON, DuckDB's `read_ndjson`), and it lets the pipeline write pages
@@ -9,18 +9,18 @@ Records are written as the API served them, unknown fields included.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack
 from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
+from users_pipeline import compat
 from users_pipeline.errors import PipelineError
+from users_pipeline.storage.files import FileDigest, replaced_when_done
 
-CHUNK_BYTES = 1024 * 1024
 # Records are handed on in arrays of about this size. A load formats one while the server parses
 # the previous one from the socket's buffer; with megabyte arrays each side mostly waits for the
 # other (measured: a million-row load took 1.6 s at 32-64 KiB, 2.6 s at 1 MiB).
@@ -28,87 +28,57 @@ BATCH_BYTES = 64 * 1024
 _LINE = orjson.OPT_APPEND_NEWLINE
 
 
-@dataclass(frozen=True)
-class FileDigest:
-    """Size and sha256 of a file: what the archive and the manifest compare."""
-
-    bytes: int
-    sha256: str
-
-
-class SnapshotWriter:
-    """Writes records to `<path>.partial` and renames on success, so a failed fetch never
-    leaves a file that looks like a complete day."""
+class JsonLinesWriter:
+    """Writes records a page at a time, counting and hashing what it writes; the file appears
+    only once complete (see `storage.files`), so a failed fetch never leaves a file that looks
+    like a complete day."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records = 0
-        self._partial = path.with_name(path.name + ".partial")
         self._hash = hashlib.sha256()
         self._bytes = 0
+        self._done = ExitStack()
         self._file: BinaryIO | None = None
 
-    def __enter__(self) -> SnapshotWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in __exit__
+    def __enter__(self) -> JsonLinesWriter:
+        self._file = self._done.enter_context(replaced_when_done(self.path))
         return self
 
     def write(self, records: Sequence[dict]) -> None:
         """Append one page, a line per record."""
-        self._write(b"".join([orjson.dumps(record, option=_LINE) for record in records]))
+        assert self._file is not None
+        data = b"".join([orjson.dumps(record, option=_LINE) for record in records])
+        self._file.write(data)
+        self._hash.update(data)
+        self._bytes += len(data)
         self.records += len(records)
 
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        assert self._file is not None
-        try:
-            if exc_type is None:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
-        if exc_type is None:
-            os.replace(self._partial, self.path)
-        else:
-            self._partial.unlink(missing_ok=True)
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.__exit__(*exc_info)
 
     @property
     def digest(self) -> FileDigest:
         return FileDigest(bytes=self._bytes, sha256=self._hash.hexdigest())
 
-    def _write(self, data: bytes) -> None:
-        assert self._file is not None
-        self._file.write(data)
-        self._hash.update(data)
-        self._bytes += len(data)
 
-
-def file_digest(path: Path) -> FileDigest:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_BYTES):
-            digest.update(chunk)
-            size += len(chunk)
-    return FileDigest(bytes=size, sha256=digest.hexdigest())
-
-
-class SnapshotFormatError(PipelineError):
+class RecordsFormatError(PipelineError):
     """A batch of the archived object is not JSON."""
 
 
-def iter_snapshot_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The records of a snapshot file as JSON arrays of bytes of about BATCH_BYTES (hundreds of
+def iter_json_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The records of a JSON Lines file as JSON arrays of bytes of about BATCH_BYTES (hundreds of
     records), ready to be parsed and validated in one call each.
 
-    Lines are joined with commas inside brackets. A day archived as a JSON array (first line `[`,
-    then `{...},` lines, last line `]`) reads too. Reads to the end, so wrappers such as a
+    Lines are joined with commas inside brackets. A day archived in the former JSON-array format
+    reads too (see `compat`). Reads to the end, so wrappers such as a
     checksum see every byte: that checksum, not the format, is what catches a truncated object.
     """
     blocks = _line_blocks(chunks)
     first = next(blocks, b"")
     header, _, rest = first.partition(b"\n")
-    if header.strip() == b"[":
-        yield from _legacy_arrays(chain([rest], blocks))
+    if compat.is_json_array_file(header):
+        yield from compat.json_array_batches(chain([rest], blocks))
         return
     for block in chain([first], blocks):
         if body := block.strip():
@@ -119,9 +89,9 @@ def parse_array(data: bytes) -> list:
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as error:
-        raise SnapshotFormatError(f"snapshot is not valid JSON: {error}") from None
+        raise RecordsFormatError(f"records are not valid JSON: {error}") from None
     if not isinstance(body, list):
-        raise SnapshotFormatError(f"snapshot is a JSON {type(body).__name__}, not an array")
+        raise RecordsFormatError(f"records are a JSON {type(body).__name__}, not an array")
     return body
 
 
@@ -141,13 +111,3 @@ def _line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
         pending = pending[start:]
     if pending:
         yield pending
-
-
-def _legacy_arrays(blocks: Iterable[bytes]) -> Iterator[bytes]:
-    """The rest of a JSON array after its `[` line: `{...},` lines, then `]` alone on the last."""
-    for block in blocks:
-        body = block.strip()
-        if body == b"]" or body.endswith(b"\n]"):
-            body = body[:-1].rstrip()
-        if body := body.rstrip(b","):
-            yield b"[" + body + b"]"

@@ -1,28 +1,25 @@
-"""The raw archive: objects under keys that `layout.SourceLayout` builds.
+"""The archive: objects under keys that `layout.SourceLayout` builds.
 
-Two stores with one key layout: an S3 bucket (AWS, MinIO, anything S3-compatible, through a boto3
-client from dagster-aws's `S3Resource`) or, with no bucket configured, a local directory. No
-Dagster imports. Objects carry their sha256 so a load can prove it read what was archived.
+Two stores with one key layout: an S3 bucket (`s3.S3Archive`: AWS, MinIO, anything
+S3-compatible) or, with no bucket configured, a local directory; either may store its objects
+gzipped. No Dagster imports. Objects carry their sha256 so a load can prove it read what was
+archived.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import shutil
 import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-from boto3.exceptions import S3UploadFailedError
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Protocol
 
 from users_pipeline.errors import PipelineError
-from users_pipeline.snapshot.jsonl import CHUNK_BYTES, FileDigest, file_digest
+from users_pipeline.storage.files import CHUNK_BYTES, FileDigest, file_digest, replaced_when_done
 
 
 class ArchiveError(PipelineError):
@@ -72,17 +69,17 @@ def verified_chunks(chunks: Iterator[bytes], sha256: str, uri: str) -> Iterator[
         )
 
 
-def _check_source(path: Path, digest: FileDigest) -> None:
+def check_source(path: Path, digest: FileDigest) -> None:
     """The file to archive must still be the one its manifest describes."""
     actual = file_digest(path)
     if actual != digest:
         raise ArchiveError(
             f"{path} changed since its manifest ({actual.bytes} bytes, expected {digest.bytes}):"
-            " materialize raw_users_json again"
+            " fetch the day again"
         )
 
 
-def _verified(stored: ArchivedObject, digest: FileDigest) -> ArchivedObject:
+def verified(stored: ArchivedObject, digest: FileDigest) -> ArchivedObject:
     """Write then verify: the stored object must be the file that was meant to be archived."""
     if (stored.bytes, stored.sha256) != (digest.bytes, digest.sha256):
         raise ArchiveError(
@@ -119,13 +116,10 @@ class LocalArchive:
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
         """Copy under a temporary name, then rename: readers see the old object or the new."""
-        _check_source(path, digest)
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        shutil.copyfile(path, partial)
-        os.replace(partial, target)
-        return _verified(self.stat(key), digest)
+        check_source(path, digest)
+        with open(path, "rb") as source, replaced_when_done(self._path(key)) as target:
+            shutil.copyfileobj(source, target, CHUNK_BYTES)
+        return verified(self.stat(key), digest)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -146,94 +140,6 @@ class LocalArchive:
             yield iter(lambda: file.read(CHUNK_BYTES), b"")
 
 
-class S3Archive:
-    """A bucket reached through a boto3 S3 client. Uploads are multipart above 8 MiB (boto3's
-    transfer manager) and only become visible when complete, so a failed upload never leaves a
-    partial day object."""
-
-    def __init__(self, client: Any, bucket: str, endpoint: str | None = None) -> None:
-        self.client = client
-        self.bucket = bucket
-        self.endpoint = endpoint or "AWS S3"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
-
-    def check_writable(self, key: str) -> None:
-        """Write and delete a probe, so a missing or read-only bucket fails before any fetch."""
-        with self._errors(key, "writing"):
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=b"")
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-
-    def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
-        _check_source(path, digest)
-        with self._errors(key, "writing"):
-            self.client.upload_file(
-                str(path),
-                self.bucket,
-                key,
-                ExtraArgs={
-                    "ContentType": "application/json",
-                    "Metadata": {"sha256": digest.sha256},
-                },
-            )
-        return _verified(self.stat(key), digest)
-
-    def stat(self, key: str) -> ArchivedObject:
-        with self._errors(key, "reading"):
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
-        return ArchivedObject(
-            uri=self.uri(key),
-            bytes=head["ContentLength"],
-            sha256=head["Metadata"].get("sha256", ""),
-        )
-
-    def read_bytes(self, key: str) -> bytes:
-        with self._errors(key, "reading"):
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def delete(self, key: str) -> None:
-        with self._errors(key, "deleting"):
-            self.client.delete_object(Bucket=self.bucket, Key=key)
-
-    @contextmanager
-    def read_chunks(self, key: str) -> Iterator[Iterator[bytes]]:
-        with self._errors(key, "reading"):
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        try:
-            yield body.iter_chunks(chunk_size=CHUNK_BYTES)
-        finally:
-            body.close()
-
-    @contextmanager
-    def _errors(self, key: str, action: str) -> Iterator[None]:
-        """Turn botocore's errors into one line naming the bucket, key or endpoint."""
-        try:
-            yield
-        except (ClientError, S3UploadFailedError) as raised:
-            # upload_file wraps the ClientError it got in S3UploadFailedError
-            error = raised if isinstance(raised, ClientError) else raised.__context__
-            if not isinstance(error, ClientError):
-                raise ArchiveError(f"S3 error {action} {self.uri(key)}: {raised}") from None
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "NoSuchBucket":
-                raise ArchiveError(
-                    f"S3_BUCKET={self.bucket!r} does not exist at {self.endpoint}"
-                ) from None
-            if code in ("NoSuchKey", "404", "NotFound"):
-                raise MissingObjectError(f"{self.uri(key)} does not exist") from None
-            if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-                raise ArchiveError(
-                    f"access denied {action} {self.uri(key)} ({code}); check the AWS credentials"
-                ) from None
-            raise ArchiveError(f"S3 error {action} {self.uri(key)}: {code or error}") from None
-        except BotoCoreError as error:
-            raise ArchiveError(
-                f"S3 endpoint {self.endpoint} failed {action} {self.uri(key)}: {error}"
-                " (check S3_ENDPOINT_URL)"
-            ) from None
-
-
 class GzipArchive:
     """Any archive, with every object stored gzip-compressed under its key plus `.gz`.
 
@@ -252,7 +158,7 @@ class GzipArchive:
         self.inner.check_writable(key)
 
     def put(self, path: Path, key: str, digest: FileDigest) -> ArchivedObject:
-        _check_source(path, digest)
+        check_source(path, digest)
         compressed = path.with_name(path.name + ".gz.partial")
         try:
             with open(path, "rb") as source, gzip.open(compressed, "wb", self.level) as target:

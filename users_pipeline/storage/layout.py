@@ -1,6 +1,6 @@
 """Where a source's days live: the local day folder and the archive keys, named in one place.
 
-For the source `users` under the prefix `users` (the default for both):
+For the source `users` under the prefix `users`:
 
     <data dir>/raw/users/dt=2026-11-24/users.jsonl    the day file, as fetched
                                       /rejects.jsonl  records kept out of the table, with why
@@ -13,9 +13,8 @@ Every object is JSON Lines: records and rejects one per line (`.jsonl`), the man
 on one line. The prefix holds one lake table: Hive, Spark, Athena and Arrow skip names that start
 with `_`, so a table over `users/` reads only records, partitioned by `dt`, and `_rejects/` and
 `_manifests/` are tables of their own. The source's name is in every file name and in the local
-folder, so two sources never overwrite each other. The earlier layout (`users.json`, a JSON
-array, with `manifest.json` beside it and rejects under `rejects/`) is still read: `find_day`
-falls back to it. No Dagster imports.
+folder, so two sources never overwrite each other. Days archived in the former layout are still
+found: `find_day` falls back to it (see `compat`). No Dagster imports.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from users_pipeline import compat
+from users_pipeline.settings import RAW_FOLDER
 from users_pipeline.storage.archive import Archive, MissingObjectError
-
-DEFAULT_SOURCE = "users"
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,11 @@ class SourceLayout:
     """The names of one source's days: `name` names the files, `prefix` (by default the name)
     is the archive's folder for them."""
 
-    name: str = DEFAULT_SOURCE
+    name: str
     prefix: str | None = None
 
     def day_files(self, data_dir: Path, day: date) -> DayFiles:
-        folder = data_dir / "raw" / self.name / _partition(day)
+        folder = data_dir / RAW_FOLDER / self.name / _partition(day)
         return DayFiles(
             folder=folder,
             records=folder / f"{self.name}.jsonl",
@@ -74,7 +73,7 @@ class SourceLayout:
 
     def staging_keys(self, day: date) -> DayKeys:
         """Where a fetch on one machine leaves the day for the archive step on another (see
-        `day_archive`): under `_staging/`, which lake readers skip like `_rejects/`."""
+        `storage.upload`): under `_staging/`, which lake readers skip like `_rejects/`."""
         return DayKeys(
             records=self._key("_staging", _partition(day), f"{self.name}.jsonl"),
             rejects=self._key("_staging", _partition(day), "rejects.jsonl"),
@@ -82,12 +81,8 @@ class SourceLayout:
         )
 
     def legacy_keys(self, day: date) -> DayKeys:
-        """Where a day archived as a JSON array was put."""
-        return DayKeys(
-            records=self._key(_partition(day), f"{self.name}.json"),
-            rejects=self._key("rejects", _partition(day), "rejects.json"),
-            manifest=self._key(_partition(day), "manifest.json"),
-        )
+        """Where a day archived in the former JSON-array layout was put (see `compat`)."""
+        return DayKeys(*compat.json_array_day_keys(self._key, self.name, _partition(day)))
 
     @property
     def write_check_key(self) -> str:

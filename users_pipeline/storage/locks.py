@@ -1,4 +1,5 @@
-"""A shared or exclusive lock on a file, held by this process until the block ends.
+"""Locks: a shared or exclusive lock on a file, held by this process until the block ends, and
+the lock on a day's folder built on it.
 
 Why a platform seam rather than filelock's `ReadWriteLock`, its portable shared/exclusive lock:
 that lock is a SQLite database, one instance per path per process by default, which raises
@@ -42,4 +43,13 @@ def exclusive_file_lock(path: Path) -> Iterator[None]:
     from filelock import FileLock
 
     with FileLock(path):
+        yield
+
+
+@contextmanager
+def day_lock(folder: Path, shared: bool = False) -> Iterator[None]:
+    """Serialize work on one day's folder on this machine: a fetch rewrites the day's three files
+    (exclusive), which an upload (shared) or a second fetch must not see half-way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder / ".lock", shared=shared):
         yield

@@ -1,9 +1,9 @@
-"""Archiving days' snapshots: their files, from the data dir where the fetch wrote them, to the
-archive. No Dagster imports.
+"""Uploading days to the archive: their files, from the data dir where the fetch wrote them.
+No Dagster imports.
 
 When the steps of a run may execute on different machines (`USERS_PIPELINE_HANDOVER=archive`),
-the fetch also uploads the day under the archive's `_staging/` keys (`archive_day` to the
-layout's `staging_keys`), and the archive step, finding no day file on its own disk, downloads
+the fetch also uploads the day under the archive's `_staging/` keys (`upload_day` to the
+layout's `staging_keys`), and the upload step, finding no day file on its own disk, downloads
 it from there first (`fetch_staged_day`).
 The handover uploads and downloads; it never copies objects server-side (S3's CopyObject of a
 multipart object is the one operation moto gets wrong above 8 MiB, and an upload verifies the
@@ -12,22 +12,22 @@ same way as every other).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from users_pipeline.errors import PipelineError
-from users_pipeline.snapshot.crawl import DaySnapshot, day_lock
-from users_pipeline.snapshot.jsonl import FileDigest, file_digest
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import (
     Archive,
     ArchivedObject,
     MissingObjectError,
     verified_chunks,
 )
+from users_pipeline.storage.files import FileDigest, file_digest, replaced_when_done, write_whole
 from users_pipeline.storage.layout import DayFiles, DayKeys
+from users_pipeline.storage.locks import day_lock
 
 
 class SnapshotNotTakenHereError(PipelineError):
@@ -35,7 +35,7 @@ class SnapshotNotTakenHereError(PipelineError):
 
 
 @dataclass(frozen=True)
-class ArchivedDaySnapshot:
+class UploadedDay:
     records: ArchivedObject
     rejects: ArchivedObject
     manifest: ArchivedObject
@@ -52,14 +52,14 @@ class ArchivedDaySnapshot:
         }
 
 
-def archive_days(
+def upload_days(
     store: Archive,
     days: Sequence[date],
     files_of: Callable[[date], DayFiles],
     keys_of: Callable[[date], DayKeys],
     not_here: str,
     staged_keys_of: Callable[[date], DayKeys] | None = None,
-) -> list[ArchivedDaySnapshot]:
+) -> list[UploadedDay]:
     """Upload each day's records, rejects and manifest, in date order. Every day must have been
     fetched into this data dir, or staged in the archive (with `staged_keys_of`): if one was
     not, nothing is uploaded and the error names it, followed by `not_here` (what to run
@@ -78,12 +78,12 @@ def archive_days(
             f"no snapshot of {', '.join(map(str, missing))} was taken here ({where} does not"
             f" exist): {not_here}"
         )
-    archived = [archive_day(store, files_of(day), keys_of(day)) for day in sorted(days)]
+    uploaded = [upload_day(store, files_of(day), keys_of(day)) for day in sorted(days)]
     for day in staged:
         keys = staged_keys_of(day)  # the manifest first: a day half deleted is not staged
         for key in (keys.manifest, keys.records, keys.rejects):
             store.delete(key)
-    return archived
+    return uploaded
 
 
 def fetch_staged_day(store: Archive, staging: DayKeys, files: DayFiles) -> bool:
@@ -96,31 +96,27 @@ def fetch_staged_day(store: Archive, staging: DayKeys, files: DayFiles) -> bool:
         return False
     if files.manifest.is_file() and files.manifest.read_bytes() == manifest:
         return True  # fetched here: the files are already these
-    snapshot = DaySnapshot.from_manifest(manifest)
+    snapshot = Manifest.from_json(manifest)
     with day_lock(files.folder):
         _download(store, staging.records, files.records, snapshot.sha256)
         _download(store, staging.rejects, files.rejects, snapshot.rejects_sha256)
-        partial = files.manifest.with_name(files.manifest.name + ".partial")
-        partial.write_bytes(manifest)
-        os.replace(partial, files.manifest)
+        write_whole(files.manifest, manifest)
     return True
 
 
 def _download(store: Archive, key: str, path: Path, sha256: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with store.read_chunks(key) as chunks, open(partial, "wb") as file:
+    with store.read_chunks(key) as chunks, replaced_when_done(path) as file:
         for chunk in verified_chunks(chunks, sha256, store.uri(key)):
             file.write(chunk)
-    os.replace(partial, path)
 
 
-def archive_day(store: Archive, files: DayFiles, keys: DayKeys) -> ArchivedDaySnapshot:
+def upload_day(store: Archive, files: DayFiles, keys: DayKeys) -> UploadedDay:
     with day_lock(files.folder, shared=True):
-        snapshot = DaySnapshot.from_manifest(files.manifest.read_bytes())
+        snapshot = Manifest.from_json(files.manifest.read_bytes())
         records_digest = FileDigest(snapshot.bytes, snapshot.sha256)
         records = store.put(files.records, keys.records, records_digest)
         rejects_digest = FileDigest(snapshot.rejects_bytes, snapshot.rejects_sha256)
         rejects = store.put(files.rejects, keys.rejects, rejects_digest)
         # The manifest goes last: its presence says the day's objects are all in place.
         manifest = store.put(files.manifest, keys.manifest, file_digest(files.manifest))
-    return ArchivedDaySnapshot(records, rejects, manifest, snapshot.rejected_records)
+    return UploadedDay(records, rejects, manifest, snapshot.rejected_records)

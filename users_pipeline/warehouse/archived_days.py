@@ -16,8 +16,8 @@ import psycopg
 
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.contract.validation import Reject, split_batches
-from users_pipeline.snapshot.crawl import DaySnapshot
-from users_pipeline.snapshot.jsonl import iter_snapshot_arrays
+from users_pipeline.snapshot.jsonl import iter_json_arrays
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import Archive, MissingObjectError, verified_chunks
 from users_pipeline.storage.layout import DayKeys, SourceLayout
 from users_pipeline.warehouse.load import (
@@ -36,7 +36,7 @@ class ArchivedDay:
 
     day: date
     keys: DayKeys
-    snapshot: DaySnapshot
+    snapshot: Manifest
     uri: str
 
 
@@ -52,7 +52,7 @@ class DayLoaded:
 
 def find_archived_day(store: Archive, layout: SourceLayout, day: date) -> ArchivedDay:
     keys, manifest = layout.find_day(store, day)
-    return ArchivedDay(day, keys, DaySnapshot.from_manifest(manifest), store.uri(keys.records))
+    return ArchivedDay(day, keys, Manifest.from_json(manifest), store.uri(keys.records))
 
 
 def load_archived_days(
@@ -99,7 +99,7 @@ def load_archived_day(
         return loaded
     rejects: list[Reject] = []
     with store.read_chunks(archived.keys.records) as chunks:
-        arrays = iter_snapshot_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
+        arrays = iter_json_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
         day = DayLoad(archived.day, snapshot.crawl_complete, archived.uri, snapshot.sha256)
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
         # records need no second check (the sha256 is verified before commit).

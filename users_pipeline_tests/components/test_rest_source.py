@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from dagster import DagsterInstance, Definitions
 
-from users_pipeline.components.rest_source import SourceDefinitionError
+from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
 from users_pipeline.offline.gorest import GoRestServer, generate_resources, generate_users
 from users_pipeline.orchestration.execution import ExecutionSettingError, day_handover

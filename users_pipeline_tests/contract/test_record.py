@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from users_pipeline.contract.record import ContractError, Field, RecordContract
-from users_pipeline.contract.validation import SnapshotValidator
+from users_pipeline.contract.validation import RecordValidator
 from users_pipeline.warehouse.load import (
     DayLoad,
     TableName,
@@ -109,14 +109,14 @@ EXTRA = RecordContract(
 )
 def test_typed_fields_are_checked_and_explained(record, reason):
     for split in ("split", "split_json"):
-        validator = SnapshotValidator(EXTRA)
+        validator = RecordValidator(EXTRA)
         batch = [record] if split == "split" else orjson.dumps([record])
         rows, rejects = getattr(validator, split)(batch)
         assert (rows, [r.reason for r in rejects]) == ([], [reason])
 
 
 def test_nullable_fields_may_be_null_or_absent():
-    rows, rejects = SnapshotValidator(EXTRA).split(
+    rows, rejects = RecordValidator(EXTRA).split(
         [
             {"id": 1, "age": 3, "verified": False, "born": None},
             {"id": 2, "age": 0, "verified": True, "born": "1990-01-31", "seen_at": "2026-01-01Z"},
@@ -130,7 +130,7 @@ def test_nullable_fields_may_be_null_or_absent():
 
 def load_with(conn, table, contract, records, day=date(2026, 3, 1)):
     """Validate `records` with `contract` and load them as `day`'s snapshot."""
-    rows, rejects = SnapshotValidator(contract).split(records)
+    rows, rejects = RecordValidator(contract).split(records)
     assert rejects == []
     return load_snapshot(conn, table, contract, [rows], DayLoad(day, True, "u", "0" * 64), [])
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from users_pipeline.contract.record import Row
-from users_pipeline.contract.validation import SnapshotValidator
+from users_pipeline.contract.validation import RecordValidator
 from users_pipeline_tests.conftest import USERS_CONTRACT
 
 MAX_ID = 2**63 - 1
@@ -17,11 +17,11 @@ GOOD = {"id": 7000001, "name": "Zoë Ó Briain", "email": "zoe@example.test", "g
 
 def split_json(records: list) -> tuple[list, list]:
     """A batch through the JSON path, as a load reads it."""
-    return SnapshotValidator(USERS_CONTRACT).split_json(orjson.dumps(records))
+    return RecordValidator(USERS_CONTRACT).split_json(orjson.dumps(records))
 
 
-def check(record: object, validator: SnapshotValidator | None = None) -> Row | str:
-    rows, rejects = (validator or SnapshotValidator(USERS_CONTRACT)).split([record])
+def check(record: object, validator: RecordValidator | None = None) -> Row | str:
+    rows, rejects = (validator or RecordValidator(USERS_CONTRACT)).split([record])
     return rows[0] if rows else rejects[0].reason
 
 
@@ -73,7 +73,7 @@ def test_every_path_applies_the_one_id_rule(user_id: object, valid: bool):
     record = {**GOOD, "id": user_id}
     assert USERS_CONTRACT.key.accepts(user_id) is valid
     assert (USERS_CONTRACT.key.problem(record) is None) is valid
-    for split in (SnapshotValidator(USERS_CONTRACT).split, split_json):
+    for split in (RecordValidator(USERS_CONTRACT).split, split_json):
         rows, rejects = split([record])
         assert (bool(rows), bool(rejects)) == (valid, not valid)
 
@@ -85,7 +85,7 @@ def test_missing_fields_and_non_objects_are_rejected():
 
 
 def test_duplicates_within_a_snapshot_are_rejected_across_batches():
-    validator = SnapshotValidator(USERS_CONTRACT)
+    validator = RecordValidator(USERS_CONTRACT)
     assert check(GOOD, validator) == tuple(GOOD.values())
     assert check({**GOOD, "email": "x@example.test"}, validator) == (
         "duplicate id 7000001 in this snapshot"
@@ -100,7 +100,7 @@ def test_duplicates_are_found_among_many_keys_in_one_batch():
         dict(GOOD, id=5, email="new@example.test"),
         dict(GOOD, id=10**6, email="U7@example.test"),
     ]
-    rows, rejects = SnapshotValidator(USERS_CONTRACT).split(records)
+    rows, rejects = RecordValidator(USERS_CONTRACT).split(records)
     assert len(rows) == 200_000
     assert [(r.record_number, r.reason) for r in rejects] == [
         (200_001, "duplicate id 5 in this snapshot"),
@@ -110,7 +110,7 @@ def test_duplicates_are_found_among_many_keys_in_one_batch():
 
 def test_rejects_keep_the_whole_record_and_its_number():
     bad = {**GOOD, "id": 2, "email": "b@example.test", "gender": "x", "extra": [1]}
-    rows, rejects = SnapshotValidator(USERS_CONTRACT).split([GOOD, bad, GOOD], first_number=11)
+    rows, rejects = RecordValidator(USERS_CONTRACT).split([GOOD, bad, GOOD], first_number=11)
     assert rows == [tuple(GOOD.values())]
     assert [(r.record_number, r.reason) for r in rejects] == [
         (12, "gender 'x' is not one of ['female', 'male']"),
@@ -120,7 +120,7 @@ def test_rejects_keep_the_whole_record_and_its_number():
 
 
 def test_unknown_fields_are_noticed_and_do_not_block():
-    validator = SnapshotValidator(USERS_CONTRACT)
+    validator = RecordValidator(USERS_CONTRACT)
     assert isinstance(check({**GOOD, "created_at": "2026-01-01"}, validator), tuple)
     assert validator.unknown_fields == {"created_at"}
 
@@ -150,7 +150,7 @@ def test_the_fast_path_and_the_explanation_agree():
         record = {**GOOD}
         for name in rng.sample(list(GOOD), rng.randint(0, 3)):
             record[name] = rng.choice(values)
-        rows, rejects = SnapshotValidator(USERS_CONTRACT).split([record])
+        rows, rejects = RecordValidator(USERS_CONTRACT).split([record])
         # The reason names a field rule, never the fallback; an accepted record breaks none.
         assert [r.reason for r in rejects if r.reason == "record failed validation"] == [], record
         problems = [field.problem(record) for field in USERS_CONTRACT.source_fields]

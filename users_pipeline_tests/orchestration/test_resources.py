@@ -11,8 +11,10 @@ from users_pipeline.orchestration.resources import (
     PostgresResource,
     UsersApiResource,
 )
-from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, USERS
 from users_pipeline_tests.test_pipeline import run
+
+ARCHIVE = USERS.setting_names("archive")
 
 
 def closed_port() -> int:
@@ -38,7 +40,9 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
     return {
         "missing bucket": (
             "archive",
-            ArchiveResource(s3=s3, bucket="no-such-bucket-here"),
+            ArchiveResource(
+                s3=s3, bucket="no-such-bucket-here", prefix="users", setting_names=ARCHIVE
+            ),
             "S3_BUCKET='no-such-bucket-here' does not exist",
         ),
         "S3 endpoint down": (
@@ -48,6 +52,8 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
                     endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1, **S3_TEST_CREDENTIALS
                 ),
                 bucket=bucket,
+                prefix="users",
+                setting_names=ARCHIVE,
             ),
             "check S3_ENDPOINT_URL",
         ),

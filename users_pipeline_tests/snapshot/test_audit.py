@@ -5,7 +5,7 @@ from itertools import count
 
 import pytest
 
-from users_pipeline.contract.validation import SnapshotValidator
+from users_pipeline.contract.validation import RecordValidator
 from users_pipeline.http.client import Page
 from users_pipeline.snapshot.crawl import CrawlAudit
 from users_pipeline_tests.conftest import USERS_CONTRACT
@@ -36,7 +36,7 @@ def user(user_id: object) -> dict:
 def crawl(pages: list[list[dict]]) -> tuple[CrawlAudit, list[tuple[int, str]]]:
     """Audit and validate `pages` as one crawl; the rejects as (record number, reason)."""
     audit = CrawlAudit(page_size=PAGE_SIZE, key=USERS_CONTRACT.key)
-    validator = SnapshotValidator(USERS_CONTRACT)
+    validator = RecordValidator(USERS_CONTRACT)
     rejects: list[tuple[int, str]] = []
     total = sum(map(len, pages))
     for number, records in enumerate(pages, start=1):

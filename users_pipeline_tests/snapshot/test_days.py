@@ -10,7 +10,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context
 
 from users_pipeline import defs
-from users_pipeline.snapshot.days import DEFAULT_FIRST_DAY, FirstDayError, first_day
+from users_pipeline.settings import DEFAULT_FIRST_DAY
+from users_pipeline.snapshot.days import FirstDayError, first_day
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import DAY, FixedClock, pg_users_table, s3_users_object
 from users_pipeline_tests.test_pipeline import expected_rows, run, table_rows
@@ -64,7 +65,7 @@ def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg,
 def test_archiving_a_day_never_fetched_says_where_past_days_come_from(resources, tmp_path):
     result = run(resources, assets=[s3_users_object], day=DAY, today=LATER, raise_on_error=False)
 
-    manifest = SourceLayout().day_files(tmp_path / "data", DAY).manifest
+    manifest = SourceLayout("users").day_files(tmp_path / "data", DAY).manifest
     assert step_failure(result) == FAILURE + (
         f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
         " a day's snapshot on that day only; a day already archived loads with pg_users_table"
@@ -129,7 +130,7 @@ def test_first_day_defaults_and_refuses_a_future_or_malformed_day():
 def partitions_of(first: str) -> subprocess.CompletedProcess:
     """The partition keys the definitions have when loaded with USERS_FIRST_DAY=first."""
     script = (
-        "from users_pipeline.orchestration.assets import daily_partitions as p;"
+        "from users_pipeline.orchestration.partitions import daily_partitions as p;"
         "keys = p.get_partition_keys(); print(keys[0], keys[-1], len(keys))"
     )
     env = {**os.environ, "USERS_FIRST_DAY": first}

@@ -8,9 +8,9 @@ import pytest
 
 from users_pipeline.snapshot.jsonl import (
     BATCH_BYTES,
-    SnapshotFormatError,
-    SnapshotWriter,
-    iter_snapshot_arrays,
+    JsonLinesWriter,
+    RecordsFormatError,
+    iter_json_arrays,
     parse_array,
 )
 
@@ -20,7 +20,7 @@ AWKWARD = {**GOOD, "id": 2, "name": 'line\nbreak, "quoted" \\ tab\t ] [ },{'}
 
 
 def records_of(chunks) -> list:
-    return [record for array in iter_snapshot_arrays(chunks) for record in parse_array(array)]
+    return [record for array in iter_json_arrays(chunks) for record in parse_array(array)]
 
 
 def every_split(data: bytes) -> list[list[bytes]]:
@@ -38,7 +38,7 @@ def legacy_array(records: list) -> bytes:
 def test_the_day_file_is_one_json_object_per_line_and_nothing_else(tmp_path: Path):
     path = tmp_path / "users.jsonl"
     records = [GOOD, AWKWARD, {**GOOD, "id": 3, "created_at": "2026-06-01T00:00:00Z"}]
-    with SnapshotWriter(path) as writer:
+    with JsonLinesWriter(path) as writer:
         writer.write(records[:1])
         writer.write([])
         writer.write(records[1:])
@@ -53,10 +53,10 @@ def test_the_day_file_is_one_json_object_per_line_and_nothing_else(tmp_path: Pat
 def test_a_large_day_is_read_in_small_arrays(tmp_path: Path):
     path = tmp_path / "users.jsonl"
     records = [{**GOOD, "id": number} for number in range(1, 5001)]
-    with SnapshotWriter(path) as writer:
+    with JsonLinesWriter(path) as writer:
         writer.write(records)
     data = path.read_bytes()
-    arrays = list(iter_snapshot_arrays([data[: len(data) // 3], data[len(data) // 3 :]]))
+    arrays = list(iter_json_arrays([data[: len(data) // 3], data[len(data) // 3 :]]))
     assert len(arrays) > 3
     assert max(map(len, arrays)) <= BATCH_BYTES + 1024
     assert [record for array in arrays for record in parse_array(array)] == records
@@ -64,7 +64,7 @@ def test_a_large_day_is_read_in_small_arrays(tmp_path: Path):
 
 def test_an_empty_day_is_an_empty_file_and_reads_as_no_records(tmp_path: Path):
     path = tmp_path / "users.jsonl"
-    with SnapshotWriter(path):
+    with JsonLinesWriter(path):
         pass
     assert path.read_bytes() == b""
     assert records_of([b""]) == []
@@ -72,7 +72,7 @@ def test_an_empty_day_is_an_empty_file_and_reads_as_no_records(tmp_path: Path):
 
 def test_a_failed_write_leaves_no_file(tmp_path: Path):
     path = tmp_path / "users.jsonl"
-    with pytest.raises(RuntimeError), SnapshotWriter(path) as writer:
+    with pytest.raises(RuntimeError), JsonLinesWriter(path) as writer:
         writer.write([GOOD])
         raise RuntimeError("fetch failed")
     assert list(tmp_path.iterdir()) == []
@@ -93,5 +93,5 @@ def test_lines_without_a_final_newline_or_with_crlf_read_too():
 
 
 def test_a_damaged_line_is_reported():
-    with pytest.raises(SnapshotFormatError, match="not valid JSON"):
+    with pytest.raises(RecordsFormatError, match="not valid JSON"):
         records_of([orjson.dumps(GOOD) + b"\n" + orjson.dumps(GOOD)[:20]])

@@ -6,30 +6,28 @@ from pathlib import Path
 
 import pytest
 
-from users_pipeline.snapshot.jsonl import (
-    SnapshotWriter,
-    file_digest,
-    iter_snapshot_arrays,
-    parse_array,
-)
+from users_pipeline.settings import SettingNames
+from users_pipeline.snapshot.jsonl import JsonLinesWriter, iter_json_arrays, parse_array
 from users_pipeline.storage.archive import (
     ArchiveError,
     GzipArchive,
     LocalArchive,
     MissingObjectError,
-    S3Archive,
     verified_chunks,
 )
+from users_pipeline.storage.files import file_digest
 from users_pipeline.storage.layout import SourceLayout
+from users_pipeline.storage.s3 import S3Archive
+from users_pipeline_tests.conftest import USERS
 
 DAY = date(2026, 2, 3)
-KEY = SourceLayout().keys(DAY).records
+KEY = SourceLayout("users").keys(DAY).records
 
 
 @pytest.fixture
 def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
     path = tmp_path / "users.jsonl"
-    with SnapshotWriter(path) as writer:
+    with JsonLinesWriter(path) as writer:
         writer.write(api_users[:1000])
         writer.write(api_users[1000:])
     return path
@@ -38,7 +36,7 @@ def day_file(tmp_path: Path, api_users: list[dict]) -> Path:
 def read_back(archive, key: str) -> list[dict]:
     expected = archive.stat(key)
     with archive.read_chunks(key) as chunks:
-        arrays = iter_snapshot_arrays(verified_chunks(chunks, expected.sha256, expected.uri))
+        arrays = iter_json_arrays(verified_chunks(chunks, expected.sha256, expected.uri))
         return [record for array in arrays for record in parse_array(array)]
 
 
@@ -61,9 +59,10 @@ def test_s3_round_trip_keeps_every_record_and_the_sha256(s3, bucket, day_file, a
 def test_rerunning_a_day_overwrites_exactly_that_key(s3, bucket, day_file, tmp_path):
     archive = S3Archive(s3.get_client(), bucket)
     archive.put(day_file, KEY, file_digest(day_file))
-    archive.put(day_file, SourceLayout().keys(date(2026, 2, 4)).records, file_digest(day_file))
+    key = SourceLayout("users").keys(date(2026, 2, 4)).records
+    archive.put(day_file, key, file_digest(day_file))
     smaller = tmp_path / "smaller.jsonl"
-    with SnapshotWriter(smaller) as writer:
+    with JsonLinesWriter(smaller) as writer:
         writer.write([{"id": 1}])
 
     archive.put(smaller, KEY, file_digest(smaller))
@@ -76,7 +75,8 @@ def test_rerunning_a_day_overwrites_exactly_that_key(s3, bucket, day_file, tmp_p
 
 
 def test_a_missing_bucket_names_the_setting(s3, day_file):
-    archive = S3Archive(s3.get_client(), "no-such-bucket", s3.endpoint_url)
+    names = SettingNames(USERS.setting_names("archive"))
+    archive = S3Archive(s3.get_client(), "no-such-bucket", s3.endpoint_url, names)
     with pytest.raises(ArchiveError, match="S3_BUCKET='no-such-bucket' does not exist"):
         archive.put(day_file, KEY, file_digest(day_file))
 
@@ -107,7 +107,7 @@ def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):
     assert Path(stored.uri) == tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.jsonl"
     assert read_back(archive, key) == api_users
     with pytest.raises(MissingObjectError, match="does not exist in the local archive"):
-        archive.stat(SourceLayout().keys(date(2026, 2, 4)).records)
+        archive.stat(SourceLayout("users").keys(date(2026, 2, 4)).records)
 
 
 def test_gzip_archive_stores_dot_gz_and_reads_back_the_same_records(
@@ -124,4 +124,4 @@ def test_gzip_archive_stores_dot_gz_and_reads_back_the_same_records(
     assert gzip.decompress(body) == day_file.read_bytes()
     with archive.read_chunks(key) as chunks:
         content = verified_chunks(chunks, file_digest(day_file).sha256, stored.uri)
-        assert [r for a in iter_snapshot_arrays(content) for r in parse_array(a)] == api_users
+        assert [r for a in iter_json_arrays(content) for r in parse_array(a)] == api_users

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from users_pipeline.orchestration.resources import ArchiveResource
-from users_pipeline.snapshot.jsonl import file_digest
+from users_pipeline.storage.files import file_digest
 from users_pipeline_tests.conftest import DAY
 from users_pipeline_tests.snapshot.test_jsonl import legacy_array
 from users_pipeline_tests.test_pipeline import LAYOUT, expected_rows, run, table_rows
@@ -23,7 +23,7 @@ def local_archive(resources: dict, tmp_path: Path, gzip: bool = False) -> Path:
     """Point the pipeline at a local archive directory and return that directory."""
     root = tmp_path / "archive"
     resources["archive"] = ArchiveResource(
-        s3=resources["archive"].s3, local_dir=str(root), gzip=gzip
+        s3=resources["archive"].s3, prefix="users", local_dir=str(root), gzip=gzip
     )
     return root
 

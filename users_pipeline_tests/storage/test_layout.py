@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from users_pipeline.orchestration.resources import ArchiveResource
-from users_pipeline.snapshot.crawl import DaySnapshot
-from users_pipeline.snapshot.jsonl import file_digest
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import LocalArchive, MissingObjectError
+from users_pipeline.storage.files import file_digest
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import DAY, pg_users_table, raw_users_json
 from users_pipeline_tests.snapshot.test_jsonl import legacy_array
@@ -27,7 +27,7 @@ OLD_DAY = DAY - timedelta(days=30)
 
 
 def test_keys_are_hive_style_and_records_alone_under_the_prefix():
-    keys = SourceLayout().keys(date(2026, 2, 3))
+    keys = SourceLayout("users").keys(date(2026, 2, 3))
     assert keys.records == "users/dt=2026-02-03/users.jsonl"
     assert keys.rejects == "users/_rejects/dt=2026-02-03/users.jsonl"
     assert keys.manifest == "users/_manifests/dt=2026-02-03/users.json"
@@ -35,11 +35,11 @@ def test_keys_are_hive_style_and_records_alone_under_the_prefix():
         f"raw/users/_rejects/dt={DAY}/users.jsonl"
     )
     assert SourceLayout("users", "").keys(DAY).manifest == f"_manifests/dt={DAY}/users.json"
-    assert SourceLayout().write_check_key == "users/_write_check"
+    assert SourceLayout("users").write_check_key == "users/_write_check"
 
 
 def test_the_local_day_folder_is_named_after_the_source(tmp_path: Path):
-    files = SourceLayout().day_files(tmp_path, DAY)
+    files = SourceLayout("users").day_files(tmp_path, DAY)
     assert files.folder == tmp_path / "raw" / "users" / f"dt={DAY}"
     assert [path.name for path in (files.records, files.rejects, files.manifest)] == [
         "users.jsonl",
@@ -62,7 +62,7 @@ def test_two_sources_never_share_a_file_or_a_key(tmp_path: Path):
 
 
 def test_find_day_prefers_the_json_lines_day_and_falls_back_to_the_old_keys(tmp_path: Path):
-    store, layout = LocalArchive(tmp_path), SourceLayout()
+    store, layout = LocalArchive(tmp_path), SourceLayout("users")
     manifest = tmp_path / "manifest.json"
 
     def put(key: str, text: bytes) -> None:
@@ -77,12 +77,12 @@ def test_find_day_prefers_the_json_lines_day_and_falls_back_to_the_old_keys(tmp_
     assert layout.find_day(store, DAY) == (layout.keys(DAY), b'{"new": true}\n')
 
 
-def archive_as_before_json_lines(resources: dict, tmp_path: Path, day: date) -> DaySnapshot:
+def archive_as_before_json_lines(resources: dict, tmp_path: Path, day: date) -> Manifest:
     """Take today's snapshot, then archive it for `day` the way days were archived before JSON
     Lines: a JSON array with one record per line at `users.json`, an indented manifest beside it,
     rejects under `rejects/`."""
     run(resources, assets=[raw_users_json])
-    files = SourceLayout().day_files(tmp_path / "data", DAY)
+    files = SourceLayout("users").day_files(tmp_path / "data", DAY)
     old_day = tmp_path / "old"
     old_day.mkdir()
     for source, name in ((files.records, "users.json"), (files.rejects, "rejects.json")):
@@ -90,7 +90,7 @@ def archive_as_before_json_lines(resources: dict, tmp_path: Path, day: date) -> 
     day_file = file_digest(old_day / "users.json")
     rejects_file = file_digest(old_day / "rejects.json")
     snapshot = replace(
-        DaySnapshot.from_manifest(files.manifest.read_bytes()),
+        Manifest.from_json(files.manifest.read_bytes()),
         bytes=day_file.bytes,
         sha256=day_file.sha256,
         rejects_bytes=rejects_file.bytes,
@@ -100,7 +100,7 @@ def archive_as_before_json_lines(resources: dict, tmp_path: Path, day: date) -> 
         orjson.dumps(asdict(snapshot), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     )
     archive = resources["archive"]
-    store, keys = archive.get_archive(), archive.layout().legacy_keys(day)
+    store, keys = archive.get_archive(), archive.layout("users").legacy_keys(day)
     for name, key in (("users.json", keys.records), ("rejects.json", keys.rejects)):
         store.put(old_day / name, key, file_digest(old_day / name))
     store.put(old_day / "manifest.json", keys.manifest, file_digest(old_day / "manifest.json"))
@@ -112,14 +112,16 @@ def test_a_day_archived_as_a_json_array_still_loads(
     resources, gorest, pg, users_table, tmp_path, gzip
 ):
     archive = resources["archive"]
-    resources["archive"] = ArchiveResource(s3=archive.s3, bucket=archive.bucket, gzip=gzip)
+    resources["archive"] = ArchiveResource(
+        s3=archive.s3, bucket=archive.bucket, prefix="users", gzip=gzip
+    )
     gorest.users[7]["status"] = "suspended"  # one reject: the load validates every record
     snapshot = archive_as_before_json_lines(resources, tmp_path, OLD_DAY)
 
     result = run(resources, assets=[pg_users_table], day=OLD_DAY, today=DAY)
 
     loaded = metadata(result, "pg_users_table")
-    legacy_key = SourceLayout().legacy_keys(OLD_DAY).records
+    legacy_key = SourceLayout("users").legacy_keys(OLD_DAY).records
     assert loaded["source_uri"] == f"s3://{archive.bucket}/{legacy_key}" + (".gz" if gzip else "")
     assert (loaded["rows_inserted"], loaded["rows_rejected"]) == (2750, 1)
     assert (snapshot.valid_records, snapshot.rejected_records) == (2750, 1)

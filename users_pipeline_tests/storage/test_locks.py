@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from users_pipeline.snapshot.crawl import day_lock
-from users_pipeline.storage.locks import exclusive_file_lock
+from users_pipeline.storage.locks import day_lock, exclusive_file_lock
 
 WAIT = 1.0  # how long a holder that should get in may take; a blocked one is watched this long
 

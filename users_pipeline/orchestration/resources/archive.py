@@ -7,8 +7,10 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
-from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive, S3Archive
-from users_pipeline.storage.layout import DEFAULT_SOURCE, SourceLayout
+from users_pipeline.settings import DEFAULT_DATA_DIR, LOCAL_ARCHIVE_FOLDER, SettingNames
+from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive
+from users_pipeline.storage.layout import SourceLayout
+from users_pipeline.storage.s3 import S3Archive
 
 
 class ArchiveResource(ConfigurableResource):
@@ -19,24 +21,26 @@ class ArchiveResource(ConfigurableResource):
         default={}, description="What each setting is called in messages (its variable)"
     )
     s3: S3Resource
-    bucket: str | None = Field(default=None, description="S3_BUCKET; unset = local directory")
-    prefix: str = Field(default=DEFAULT_SOURCE, description="S3_PREFIX: key prefix for day objects")
-    local_dir: str = Field(default=".data/archive", description="Directory used without a bucket")
-    gzip: bool = Field(default=False, description="ARCHIVE_GZIP: store objects as `<key>.gz`")
+    bucket: str | None = Field(default=None, description="The bucket; unset = local directory")
+    prefix: str = Field(description="The key prefix of the source's objects")
+    local_dir: str = Field(
+        default=f"{DEFAULT_DATA_DIR}/{LOCAL_ARCHIVE_FOLDER}",
+        description="Directory used without a bucket",
+    )
+    gzip: bool = Field(default=False, description="Store every object gzipped as `<key>.gz`")
 
     @failure_on_pipeline_error()
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self.get_archive().check_writable(self.layout().write_check_key)
+        self.get_archive().check_writable(SourceLayout(self.prefix, self.prefix).write_check_key)
 
     def get_archive(self) -> Archive:
         if self.bucket:
-            archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url)
+            names = SettingNames(self.setting_names)
+            archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url, names)
         else:
             archive = LocalArchive(Path(self.local_dir))
         return GzipArchive(archive) if self.gzip else archive
 
-    def layout(self, source: str = DEFAULT_SOURCE) -> SourceLayout:
+    def layout(self, source: str) -> SourceLayout:
         """The keys of `source`'s days under this archive's prefix."""
         return SourceLayout(source, self.prefix)
-
-

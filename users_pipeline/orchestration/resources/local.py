@@ -7,8 +7,9 @@ from typing import Literal
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from users_pipeline.settings import DATA_DIR_SETTING, DEFAULT_DATA_DIR, HANDOVER_SETTING
 from users_pipeline.snapshot.days import utc_today
-from users_pipeline.storage.layout import DEFAULT_SOURCE, DayFiles, SourceLayout
+from users_pipeline.storage.layout import DayFiles, SourceLayout
 
 
 class ClockResource(ConfigurableResource):
@@ -22,14 +23,14 @@ class ClockResource(ConfigurableResource):
 class DataDirResource(ConfigurableResource):
     """The local working directory where each day's fetched snapshot lands before archiving."""
 
-    path: str = Field(default=".data", description="USERS_PIPELINE_DATA_DIR")
+    path: str = Field(default=DEFAULT_DATA_DIR, description=DATA_DIR_SETTING)
     handover: Literal["local", "archive"] = Field(
         default="local",
-        description="USERS_PIPELINE_HANDOVER: `local` when a run's steps share this disk;"
+        description=f"{HANDOVER_SETTING}: `local` when a run's steps share this disk;"
         " `archive` when they may run on different machines (the day goes through the archive)",
     )
 
-    def day_files(self, day: date, source: str = DEFAULT_SOURCE) -> DayFiles:
+    def day_files(self, day: date, source: str) -> DayFiles:
         """`<data dir>/raw/<source>/dt=YYYY-MM-DD/`: the day file, its rejects and manifest."""
         return SourceLayout(source).day_files(Path(self.path), day)
 

@@ -90,14 +90,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers.update(X_RATELIMIT_EXHAUSTED)
         if forced is not None:
             return forced, _error_body(forced), headers
-        per_page = page_size(query, faults.max_page_size)
-        listed, url = gorest.resources[name], gorest.urls[name]
-        body, page_headers = page_response(listed, url, page, per_page)
+        body, page_headers = _served_page(gorest, faults, query, name, page)
         headers.update(page_headers)
-        override = faults.bodies.get(page)
-        if override is not None:
-            body = override
-            headers["Content-Type"] = HTML_TYPE if override.startswith(b"<") else JSON_TYPE
         return 200, body, headers
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -107,6 +101,20 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def _served_page(
+    gorest: GoRestServer, faults: Faults, query: dict[str, str], name: str, page: int
+) -> tuple[bytes, dict[str, str]]:
+    """Page `page` of list `name` with its pagination headers, or the body `faults` serves in
+    its place under the same headers."""
+    per_page = page_size(query, faults.max_page_size)
+    body, headers = page_response(gorest.resources[name], gorest.urls[name], page, per_page)
+    override = faults.bodies.get(page)
+    if override is None:
+        return body, headers
+    headers["Content-Type"] = HTML_TYPE if override.startswith(b"<") else JSON_TYPE
+    return override, headers
 
 
 def _error_body(status: int, message: str | None = None) -> bytes:

@@ -158,12 +158,12 @@ def archive_again(endpoint: str, bucket: str, files: DayFiles, day: date) -> Non
 def gorest_server(
     users: int, log: Path, delay_ms: float = 0.0, timeout_seconds: float = 300.0
 ) -> Iterator[str]:
-    """`python -m users_pipeline.offline.gorest` serving `users` users; yields its URL
+    """`python -m users_pipeline.gorest_server` serving `users` users; yields its URL
     once it prints its announcement (generating a million users takes about 10 s)."""
     command = [
         sys.executable,
         "-m",
-        "users_pipeline.offline.gorest",
+        "users_pipeline.gorest_server",
         "--users",
         str(users),
         "--port",

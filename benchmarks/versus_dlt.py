@@ -3,7 +3,7 @@
     python -m benchmarks.versus_dlt [--sizes 100000,1000000] [--repeats 2]
                                     [--output benchmarks/results/versus_dlt.json] [--keep]
 
-For each size N, one GoRest-compatible server (`users_pipeline.offline.gorest`, on 127.0.0.1)
+For each size N, one GoRest-compatible server (`users_pipeline.offline`, on 127.0.0.1)
 serves the same N users to both tools, which load into the same PostgreSQL (the pipeline's
 embedded server). Each tool runs as the command its user would type, in a subprocess, and its
 wall time is what is measured: Python start, imports, fetch, archive and load all included.

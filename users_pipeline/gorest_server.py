@@ -3,7 +3,7 @@ name: the server lives in `users_pipeline.offline`."""
 
 import sys
 
-from users_pipeline.offline.gorest import main
+from users_pipeline.offline.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,7 +22,7 @@ from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
 from users_pipeline.definitions import source_component
-from users_pipeline.offline.gorest import GoRestServer, generate_users
+from users_pipeline.offline import GoRestServer, generate_users
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.resources import (
     ArchiveResource,

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.offline.gorest import Faults, generate_users
+from users_pipeline.offline import Faults, generate_users
 from users_pipeline.orchestration.resources import ArchiveResource, UsersApiResource
 from users_pipeline.storage.archive import ArchiveError
 from users_pipeline.storage.files import file_digest

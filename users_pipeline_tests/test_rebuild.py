@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from users_pipeline.offline.gorest import generate_users
+from users_pipeline.offline import generate_users
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings, pg_users_table
 from users_pipeline_tests.test_cli import dagster
 from users_pipeline_tests.test_pipeline import RELOAD, metadata, run

@@ -32,7 +32,7 @@ import psycopg
 import pytest
 from dagster import DagsterInstance
 
-from users_pipeline.offline.gorest import GoRestServer, generate_users
+from users_pipeline.offline import GoRestServer, generate_users
 from users_pipeline.orchestration.resources import start_embedded_postgres
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import DayFiles, SourceLayout

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from users_pipeline.offline.gorest import Faults
+from users_pipeline.offline import Faults
 from users_pipeline.orchestration.resources import UsersApiResource
 from users_pipeline_tests.conftest import DAY, pg_users_table, raw_users_json, s3_users_object
 from users_pipeline_tests.test_pipeline import (

@@ -33,7 +33,7 @@ from dagster_aws.s3 import S3Resource
 from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy.engine import make_url
 
-from users_pipeline.offline.gorest import GoRestServer, generate_users
+from users_pipeline.offline import GoRestServer, generate_users
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS

@@ -14,7 +14,7 @@ from dagster import DagsterInstance, Definitions
 
 from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
-from users_pipeline.offline.gorest import GoRestServer, generate_resources, generate_users
+from users_pipeline.offline import GoRestServer, generate_resources, generate_users
 from users_pipeline.orchestration.execution import ExecutionSettingError, day_handover
 from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings

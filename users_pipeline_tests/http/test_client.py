@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from users_pipeline.http.client import UsersApiClient, UsersApiError, redact_url
-from users_pipeline.offline.gorest import Faults, GoRestServer
+from users_pipeline.offline import Faults, GoRestServer
 
 
 def crawl(client: UsersApiClient) -> list[dict]:

@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from users_pipeline.http.client import UsersApiClient, UsersApiError
-from users_pipeline.offline.gorest import GoRestServer
+from users_pipeline.offline import GoRestServer
 
 PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
 

@@ -1,0 +1,83 @@
+"""Misbehaviour the server injects on demand, and GoRest's sliding rate-limit window."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from users_pipeline.settings import GOREST_MAX_PAGE_SIZE
+
+# Rate-limit headers GoRest would send to a client that has budget to spare.
+UNLIMITED_RATE = 1_000_000
+# A forced 429 looks like a spent budget: nothing left, retry in a second.
+X_RATELIMIT_EXHAUSTED = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject; tests may change any field between requests.
+
+    Every list gets the same faults, as one GoRest client shares one rate limit: a page number
+    here means that page of whichever list is asked for. To fail one list only, serve it from a
+    server of its own. Replacing `server.faults` with a fresh `Faults()` also resets the rate-limit
+    window, so a shared server does not carry one test's spent budget into the next.
+    """
+
+    delay_seconds: float = 0.0
+    # page -> statuses to answer with, one popped per request for that page, before serving it.
+    statuses: dict[int, list[int]] = field(default_factory=dict)
+    # page -> raw body served with status 200 and the normal headers instead of the JSON.
+    bodies: dict[int, bytes] = field(default_factory=dict)
+    # Requests for these pages get the connection closed without any response, every time.
+    disconnect_pages: set[int] = field(default_factory=set)
+    # Requests per sliding window (at least 1); None = unlimited.
+    rate_limit: int | None = None
+    window_seconds: float = 60.0
+    # GoRest's per_page cap: above it, pages silently hold GoRest's default page size of records.
+    # Lower it to see what a client does when the cap changes under it.
+    max_page_size: int = GOREST_MAX_PAGE_SIZE
+    _request_times: deque[float] = field(default_factory=deque, init=False, repr=False)
+    # Requests are served from many threads at once.
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    def take_rate_slot(self) -> tuple[bool, dict[str, str]]:
+        """Count this request in the sliding window (429s count too, as on GoRest).
+
+        Returns whether it is allowed and the X-RateLimit-* headers, Reset being the whole
+        seconds until the next request would be allowed (0 while budget remains).
+        """
+        limit = self.rate_limit
+        if limit is None:
+            return True, _rate_headers(UNLIMITED_RATE, UNLIMITED_RATE, 0)
+        now = time.monotonic()
+        with self._lock:
+            times = self._request_times
+            while times and times[0] <= now - self.window_seconds:
+                times.popleft()
+            allowed = len(times) < limit
+            times.append(now)
+            remaining = max(0, limit - len(times))
+            reset = 0
+            if remaining == 0:
+                # The next request fits once all but limit - 1 of these have left the window.
+                reset = math.ceil(times[len(times) - limit] + self.window_seconds - now)
+        return allowed, _rate_headers(limit, remaining, reset)
+
+    def pop_status(self, page: int) -> int | None:
+        """The next status forced on `page`, if any is left."""
+        with self._lock:
+            queue = self.statuses.get(page)
+            return queue.pop(0) if queue else None
+
+
+def _rate_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset),
+    }

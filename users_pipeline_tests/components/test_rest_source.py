@@ -3,14 +3,16 @@ ingested end to end with no Python change, into its own files, keys, table and r
 real API server, S3 endpoint and PostgreSQL."""
 
 import importlib
+import re
 import shutil
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterInstance, Definitions, define_asset_job
 
 from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
@@ -18,6 +20,7 @@ from users_pipeline.offline import GoRestServer, generate_resources, generate_us
 from users_pipeline.orchestration.execution import ExecutionSettingError, day_handover
 from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings
+from users_pipeline_tests.orchestration.test_resources import failure_messages
 
 # Everything a user writes to add GoRest's todos: no Python.
 TODOS_YAML = """
@@ -243,3 +246,40 @@ def test_a_bad_handover_setting_is_named(monkeypatch):
     monkeypatch.setenv("USERS_PIPELINE_HANDOVER", "nfs")
     with pytest.raises(ExecutionSettingError, match="USERS_PIPELINE_HANDOVER='nfs' is not one of"):
         day_handover()
+
+
+@pytest.mark.parametrize(
+    ("settings", "job", "day", "named"),
+    [
+        ({"TODOS_API_URL": "ftp://127.0.0.1/todos"}, "todos_daily", DAY, "TODOS_API_URL"),
+        ({"TODOS_TABLE": "todos; drop"}, "todos_daily", DAY, "TODOS_TABLE='todos; drop'"),
+        ({}, "todos_daily", DAY - timedelta(days=1), "materialize pg_todos_table"),
+        ({}, "s3_todos_object", DAY - timedelta(days=1), "raw_todos_json takes"),
+        ({"TOKEN": "secret"}, "todos_daily", DAY, "check api.token"),
+    ],
+    ids=["url", "table", "past day", "not fetched here", "token"],
+)
+def test_a_misconfigured_second_source_names_only_its_own_settings_and_assets(
+    load_project, users_table, settings, job, day, named
+):
+    """Generic code speaks of the source it runs for: a todos source's errors name TODOS_*
+    variables, todos assets and its YAML keys, never the users source's."""
+    schema = users_table.split(".")[0]
+    token = settings.pop("TOKEN", None)
+    users = generate_users(20)
+    with GoRestServer(users, resources=generate_resources(users), token=token) as server:
+        defs = load_project(
+            **{"TODOS_API_URL": server.urls["todos"], "TODOS_TABLE": f"{schema}.todos", **settings}
+        )
+        if job.startswith("s3_"):
+            target = define_asset_job("upload_only", selection=[job])
+            defs = Definitions.merge(defs, Definitions(jobs=[target]))
+            job = "upload_only"
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key=day.isoformat(), raise_on_error=False
+        )
+
+    messages = failure_messages(result)
+    assert not result.success
+    assert named in messages
+    assert not re.search(r"\busers\b|USERS_|pg_users|raw_users|s3_users", messages), messages

@@ -24,19 +24,15 @@ from pydantic import ValidationError
 
 from users_pipeline.contract.record import FIELD_TYPES, ContractError, Field, RecordContract
 from users_pipeline.errors import PipelineError
-from users_pipeline.http.client import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_PAGE_BYTES,
-    MAX_PAGE_SIZE,
-)
 from users_pipeline.orchestration.assets import SourceNames, Thresholds, build_assets
 from users_pipeline.orchestration.execution import executor
 from users_pipeline.orchestration.resources import (
+    ApiResource,
     ArchiveResource,
     ClockResource,
     PostgresResource,
-    UsersApiResource,
 )
+from users_pipeline.settings import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PAGE_BYTES, DEFAULT_PAGE_SIZE
 from users_pipeline.snapshot.days import stale_tick_reason
 
 DATA_DIR_SETTING = "USERS_PIPELINE_DATA_DIR"
@@ -85,7 +81,7 @@ def _setting(*env: str, default: str | int | bool | None = None) -> Setting:
 class ApiSettings(dg.Model):
     url: Setting
     token: Setting = Setting()
-    page_size: Setting = Setting(default=MAX_PAGE_SIZE)
+    page_size: Setting = Setting(default=DEFAULT_PAGE_SIZE)
     max_attempts: Setting = Setting(default=DEFAULT_MAX_ATTEMPTS)
     concurrency: Setting = Setting()
     max_page_bytes: Setting = Setting(default=DEFAULT_MAX_PAGE_BYTES)
@@ -241,7 +237,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         api, archive, postgres, root = self.api, self.archive, self.postgres, data_dir()
         table_env = next(iter(postgres.table.env), f"{self.name.upper()}_TABLE")
         return {
-            names.api: UsersApiResource(
+            names.api: ApiResource(
                 setting_names=self.setting_names("api"),
                 url=api.url.value(),
                 token=api.token.value(),

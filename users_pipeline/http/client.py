@@ -3,7 +3,7 @@
 No Dagster imports: the fetch asset calls `RestClient.iter_pages()` and decides what to log. The
 style is a paginator (`paginators`), named in the source's settings; each GET goes through the
 attempt loop (`retry`), paced by the API's rate budget (`pacing`), over one urllib3 pool
-(`transport`).
+(`transport`), and its body's records are read by `records`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-import orjson
-
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.paginators import (
@@ -27,9 +25,10 @@ from users_pipeline.http.paginators import (
     Paginator,
     make_paginator,
 )
+from users_pipeline.http.records import page_records
 from users_pipeline.http.retry import Retrying
 from users_pipeline.http.stats import CrawlStats
-from users_pipeline.http.transport import Response, Transport
+from users_pipeline.http.transport import Transport
 from users_pipeline.settings import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -127,35 +126,18 @@ class RestClient:
                 request = paginator.next_request()
                 yield self._read(paginator, request, self._fetch(request))
         else:
-            for request, response in self._fetch_concurrently(ahead, threads):
+            self._budget.share(threads)
+            for request, response in in_order(self._fetch, ahead, threads):
                 yield self._read(paginator, request, response)
 
     def threads(self) -> int:
         """Pages fetched at once: the configured concurrency, else what the rate limit allows."""
         return self.concurrency or self._budget.threads()
 
-    def _fetch_concurrently(
-        self, requests: Iterator[PageRequest], threads: int
-    ) -> Iterator[tuple[PageRequest, PageResponse]]:
-        """Keep `threads` requests in flight and yield the responses in order as they complete."""
-        self._budget.share(threads)
-        with ThreadPoolExecutor(threads, thread_name_prefix="api-pages") as pool:
-            window = deque((r, pool.submit(self._fetch, r)) for r in islice(requests, threads * 2))
-            try:
-                while window:
-                    request, future = window.popleft()
-                    response = future.result()
-                    for later in islice(requests, 1):
-                        window.append((later, pool.submit(self._fetch, later)))
-                    yield request, response
-            finally:
-                for _, future in window:
-                    future.cancel()
-
     def _fetch(self, request: PageRequest) -> PageResponse:
         where = self._where(request)
         response = self._retrying.get(self._transport.url_with(request.params), where)
-        return PageResponse(response.headers, self._records(response, where))
+        return PageResponse(response.headers, page_records(response, where, self.records_name))
 
     def _read(self, paginator: Paginator, request: PageRequest, response: PageResponse) -> Page:
         """The page, once the paginator has read its response (in page order)."""
@@ -164,17 +146,23 @@ class RestClient:
         except ApiError as error:
             raise ApiError(f"{self._where(request)}: {error}") from None
 
-    def _records(self, response: Response, where: str) -> list:
-        try:
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError as error:
-            content_type = response.headers.get("Content-Type", "no content-type")
-            raise ApiError(f"{where}: body is not JSON ({content_type}, {error})") from None
-        if not isinstance(body, list):
-            raise ApiError(
-                f"{where}: expected a JSON array of {self.records_name}, got {type(body).__name__}"
-            )
-        return body
-
     def _where(self, request: PageRequest) -> str:
         return f"GET {self.display_url} {request.label}"
+
+
+def in_order(
+    fetch: Callable[[PageRequest], PageResponse], requests: Iterator[PageRequest], threads: int
+) -> Iterator[tuple[PageRequest, PageResponse]]:
+    """Keep `threads` requests in flight and yield the responses in order as they complete."""
+    with ThreadPoolExecutor(threads, thread_name_prefix="api-pages") as pool:
+        window = deque((r, pool.submit(fetch, r)) for r in islice(requests, threads * 2))
+        try:
+            while window:
+                request, future = window.popleft()
+                response = future.result()
+                for later in islice(requests, 1):
+                    window.append((later, pool.submit(fetch, later)))
+                yield request, response
+        finally:
+            for _, future in window:
+                future.cancel()

@@ -1,4 +1,4 @@
-"""Client CPU per request of Python's HTTP stacks, and of a whole `UsersApiClient` crawl.
+"""Client CPU per request of Python's HTTP stacks, and of a whole `RestClient` crawl.
 
     python -m benchmarks.http_stacks [--users 100000] [--requests 1000] [--rounds 5]
                                      [--baseline-ref HEAD]
@@ -9,8 +9,9 @@ the other on one keep-alive connection and streams every body, as the client doe
 the floor with none of the features the client needs, reads it whole). Stacks take turns within
 each round, and the medians over the rounds are reported with their ratio to `requests`: this
 machine is shared and noisy, so one run of one stack says little. `--baseline-ref` also crawls
-with `users_pipeline/users_api.py` as it was at that git revision, turn about with the working
-tree's, to compare a change to the client. (httpx is installed with dagster-dg-cli.)
+with `users_pipeline/users_api.py` (the one-module client of the flat layout) as it was at that
+git revision, turn about with the working tree's, to compare a change to the client. (httpx is
+installed with dagster-dg-cli.)
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ import requests
 import urllib3
 
 from benchmarks.services import ROOT, gorest_server
-from users_pipeline import users_api
+from users_pipeline.http.client import RestClient
+from users_pipeline.http.transport import BODY_CHUNK_BYTES
 
-CHUNK_BYTES = users_api.BODY_CHUNK_BYTES
+CHUNK_BYTES = BODY_CHUNK_BYTES
 Fetch = Callable[[int], bytes]  # page number -> body
 
 
@@ -127,18 +129,19 @@ def time_stack(stack: Callable, url: str, pages: int, count: int) -> Sample:
         return Sample(time.process_time() - cpu, time.perf_counter() - wall, count)
 
 
-def time_crawl(module: types.ModuleType, url: str, users: int) -> Sample:
+def time_crawl(client_class: type, url: str, users: int) -> Sample:
     """One whole crawl with the client's default settings (4 pages in flight)."""
     cpu, wall = time.process_time(), time.perf_counter()
-    with module.UsersApiClient(url) as client:
+    with client_class(url) as client:
         fetched = sum(len(page.records) for page in client.iter_pages())
     sample = Sample(time.process_time() - cpu, time.perf_counter() - wall, client.stats.requests)
     assert fetched == users, f"crawled {fetched} users of {users}"
     return sample
 
 
-def module_at(ref: str) -> types.ModuleType:
-    """`users_pipeline/users_api.py` as it was at git revision `ref`, loaded as its own module."""
+def client_at(ref: str) -> type:
+    """`UsersApiClient` of `users_pipeline/users_api.py` as it was at git revision `ref`, loaded
+    as a module of its own."""
     source = subprocess.run(
         ["git", "show", f"{ref}:users_pipeline/users_api.py"],
         cwd=ROOT,
@@ -148,7 +151,7 @@ def module_at(ref: str) -> types.ModuleType:
     ).stdout
     module = sys.modules[f"users_api_at_{ref}"] = types.ModuleType(f"users_api_at_{ref}")
     exec(compile(source, f"{ref}:users_pipeline/users_api.py", "exec"), module.__dict__)
-    return module
+    return module.UsersApiClient
 
 
 def report(title: str, rows: dict[str, list[Sample]]) -> None:
@@ -186,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-ref", help="also crawl with users_api.py at this git revision")
     options = parser.parse_args(argv)
 
-    clients = {"this tree": users_api}
+    clients: dict[str, type] = {"this tree": RestClient}
     if options.baseline_ref:
-        clients = {options.baseline_ref: module_at(options.baseline_ref), **clients}
+        clients = {options.baseline_ref: client_at(options.baseline_ref), **clients}
     pages = -(-options.users // 100)
     stacks: dict[str, list[Sample]] = {name: [] for name in STACKS}
     crawls: dict[str, list[Sample]] = {name: [] for name in clients}
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"round {turn + 1}, CPU ms/request: {done}", flush=True)
     report(f"One connection, {options.requests} pages one after another", stacks)
-    report(f"UsersApiClient crawl of {options.users} users", crawls)
+    report(f"RestClient crawl of {options.users} users", crawls)
     return 0
 
 

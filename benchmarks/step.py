@@ -42,17 +42,17 @@ def build_resources(args: argparse.Namespace) -> dict[str, object]:
     """The pipeline's resources, as `users_pipeline_tests/conftest.py` builds them."""
     from benchmarks.services import s3_resource
     from users_pipeline.orchestration.resources import (
+        ApiResource,
         ArchiveResource,
         ClockResource,
         DataDirResource,
         PostgresResource,
-        UsersApiResource,
     )
 
     s3 = s3_resource(args.s3_endpoint)
     return {
         "clock": ClockResource(),
-        "users_api": UsersApiResource(url=args.api_url),
+        "users_api": ApiResource(url=args.api_url),
         "data_dir": DataDirResource(path=args.data_dir),
         "archive": ArchiveResource(s3=s3, bucket=args.bucket, prefix="users"),
         "postgres": PostgresResource(database_url=args.database_url, users_table=args.table),

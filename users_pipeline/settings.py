@@ -49,6 +49,7 @@ QUEUE_SETTINGS = {"fetch": "CELERY_FETCH_QUEUE", "load": "CELERY_LOAD_QUEUE"}
 GOREST_MAX_PAGE_SIZE = 100
 GOREST_DEFAULT_PAGE_SIZE = 10
 DEFAULT_PAGE_SIZE = GOREST_MAX_PAGE_SIZE
+DEFAULT_PAGINATOR = "gorest"  # the pagination style, by its name in `http.paginators`
 DEFAULT_MAX_ATTEMPTS = 5  # per request, before the run fails
 DEFAULT_MAX_PAGE_BYTES = 16 * 1024 * 1024  # a larger body fails the run instead of filling memory
 DEFAULT_TIMEOUT_SECONDS = 30.0  # per request

@@ -25,11 +25,11 @@ from users_pipeline.definitions import source_component
 from users_pipeline.offline import GoRestServer, generate_users
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.resources import (
+    ApiResource,
     ArchiveResource,
     ClockResource,
     DataDirResource,
     PostgresResource,
-    UsersApiResource,
     start_embedded_postgres,
 )
 
@@ -136,7 +136,7 @@ def resources(
     """The pipeline's resources pointed at this test's real parts; tests override entries."""
     return {
         "clock": FixedClock(day=DAY.isoformat()),
-        "users_api": UsersApiResource(
+        "users_api": ApiResource(
             url=gorest.url, backoff_seconds=0.01, setting_names=USERS.setting_names("api")
         ),
         "data_dir": DataDirResource(path=str(tmp_path / "data")),

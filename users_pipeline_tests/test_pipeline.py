@@ -8,10 +8,11 @@ import psycopg
 import pytest
 from dagster import materialize
 
-from users_pipeline.orchestration.resources import ArchiveResource, UsersApiResource
+from users_pipeline.orchestration.resources import ApiResource, ArchiveResource
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import (
     DAY,
+    USERS,
     FixedClock,
     pg_users_table,
     raw_users_json,
@@ -176,7 +177,9 @@ def test_unauthorized_api_fails_before_writing_anything(
     run(resources)
     loaded_before = table_rows(pg, users_table)
     gorest.token = "the-right-token"
-    resources["users_api"] = UsersApiResource(url=gorest.url, token="wrong-secret-token")
+    resources["users_api"] = ApiResource(
+        url=gorest.url, token="wrong-secret-token", setting_names=USERS.setting_names("api")
+    )
 
     result = run(resources, day=DAY + timedelta(days=1), raise_on_error=False)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from users_pipeline.offline import Faults
-from users_pipeline.orchestration.resources import UsersApiResource
+from users_pipeline.orchestration.resources import ApiResource
 from users_pipeline_tests.conftest import DAY, pg_users_table, raw_users_json, s3_users_object
 from users_pipeline_tests.test_pipeline import (
     LAYOUT,
@@ -273,7 +273,7 @@ def test_too_many_rejects_fail_the_day_before_anything_is_archived(
 
 def test_the_manifest_describes_the_day_without_secrets(resources, gorest):
     gorest.token = "manifest-secret"
-    resources["users_api"] = UsersApiResource(url=gorest.url, token="manifest-secret")
+    resources["users_api"] = ApiResource(url=gorest.url, token="manifest-secret")
 
     run(resources)
 

@@ -31,9 +31,9 @@ from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.orchestration.execution import executor
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.resources import (
+    ApiResource,
     ArchiveResource,
     PostgresResource,
-    UsersApiResource,
 )
 from users_pipeline.settings import (
     DEFAULT_MAX_CRAWLS,
@@ -137,9 +137,9 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             names.postgres: self._postgres_resource(),
         }
 
-    def _api_resource(self) -> UsersApiResource:
+    def _api_resource(self) -> ApiResource:
         api = self.api
-        return UsersApiResource(
+        return ApiResource(
             setting_names=self.setting_names("api"),
             url=api.url.value(),
             token=api.token.value(),

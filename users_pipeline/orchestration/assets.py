@@ -103,14 +103,14 @@ def _fetch_asset(
             check_fetchable(day, today, source.name, source.table)
         files = resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
-        with getattr(resources, source.api).get_client() as client:
-            context.log.info(f"fetching {client.display_url} ({client.page_size} per page)")
+        with getattr(resources, source.api).get_client(source.name) as client:
+            context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
             snapshot = take_snapshot(
                 client,
                 files,
                 contract,
                 max_crawls=limits.max_crawls,
-                on_page=progress_logger(context.log.info, client.page_size),
+                on_page=progress_logger(context.log.info, source.name),
                 on_drift=lambda attempt, problems: context.log.warning(
                     f"crawl {attempt} is not complete: {'; '.join(problems)}"
                 ),

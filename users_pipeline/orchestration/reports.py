@@ -24,7 +24,8 @@ from dagster import (
 )
 
 from users_pipeline.contract.record import RecordContract
-from users_pipeline.http.client import CrawlStats, Page
+from users_pipeline.http.paginators import Page
+from users_pipeline.http.stats import CrawlStats
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.warehouse.archived_days import DayLoaded
 from users_pipeline.warehouse.load import LoadResult, table_columns
@@ -33,14 +34,16 @@ PROGRESS_LOG_SECONDS = 2.0
 ROWS_MATCH_ARCHIVE = "rows_match_archive"
 
 
-def progress_logger(log: Callable[[str], None], page_size: int) -> Callable[[Page, int], None]:
-    """`page 7/28, 700/2751 users`, at most every PROGRESS_LOG_SECONDS, and for the last page."""
+def progress_logger(log: Callable[[str], None], records_name: str) -> Callable[[Page, int], None]:
+    """`page 7/28, 700/2751 users` (`records_name`: users), at most every PROGRESS_LOG_SECONDS,
+    and for the last page."""
     last_log = 0.0
 
     def on_page(page: Page, records: int) -> None:
         nonlocal last_log
-        if page.is_last(page_size) or time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
-            log(f"page {page.number}/{page.page_count or '?'}, {records}/{page.total or '?'} users")
+        if page.is_last or time.monotonic() - last_log >= PROGRESS_LOG_SECONDS:
+            count = f"{records}/{page.total or '?'} {records_name}"
+            log(f"page {page.number}/{page.page_count or '?'}, {count}")
             last_log = time.monotonic()
 
     return on_page

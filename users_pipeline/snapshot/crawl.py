@@ -10,104 +10,28 @@ anything is archived. No Dagster imports.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 
-from users_pipeline.contract.keyset import KeySet
-from users_pipeline.contract.record import Field, RecordContract
+from users_pipeline.contract.record import RecordContract
 from users_pipeline.contract.validation import RecordValidator
-from users_pipeline.http.client import Page, UsersApiClient
+from users_pipeline.http.paginators import Page
+from users_pipeline.settings import DEFAULT_MAX_CRAWLS
+from users_pipeline.snapshot.audit import CrawlAudit
 from users_pipeline.snapshot.jsonl import JsonLinesWriter
 from users_pipeline.snapshot.manifest import Manifest
+from users_pipeline.snapshot.page_source import PageSource
 from users_pipeline.storage.files import write_whole
 from users_pipeline.storage.layout import DayFiles
 from users_pipeline.storage.locks import day_lock
 
 
-@dataclass
-class CrawlAudit:
-    """What one crawl saw, compared with what the API reported about its own list."""
-
-    page_size: int
-    key: Field  # the record's key: a valid key seen on two pages shows the list shifted
-    total_at_start: int | None = None
-    total_at_end: int | None = None
-    page_count: int | None = None
-    pages_fetched: int = 0
-    records: int = 0
-    repeated_ids: int = 0
-    unexpected_limits: set[int] = field(default_factory=set)
-    short_pages: list[int] = field(default_factory=list)
-    oversized_pages: list[int] = field(default_factory=list)
-    _ids: KeySet = field(default_factory=KeySet, repr=False)
-
-    def observe(self, page: Page) -> None:
-        if self.pages_fetched == 0:
-            self.total_at_start = page.total
-        self.total_at_end = page.total
-        self.page_count = page.page_count
-        self.pages_fetched += 1
-        self.records += len(page.records)
-        if page.limit is not None and page.limit != self.page_size:
-            self.unexpected_limits.add(page.limit)
-        if not page.is_last(self.page_size) and len(page.records) < self.page_size:
-            self.short_pages.append(page.number)
-        if len(page.records) > self.page_size:
-            self.oversized_pages.append(page.number)
-        self.repeated_ids += self._ids.seen_before(_page_keys(page, self.key)).count(True)
-
-    @property
-    def distinct_ids(self) -> int:
-        """Distinct valid keys seen."""
-        return len(self._ids)
-
-    @property
-    def problems(self) -> list[str]:
-        """Why this crawl cannot be trusted to be the whole list exactly once (empty = complete)."""
-        found = []
-        if self.unexpected_limits:
-            found.append(
-                f"asked for {self.page_size} per page, the API served"
-                f" X-Pagination-Limit {sorted(self.unexpected_limits)}"
-            )
-        if self.total_at_start != self.total_at_end:
-            found.append(
-                f"total changed during the crawl: {self.total_at_start} -> {self.total_at_end}"
-            )
-        if self.repeated_ids:
-            found.append(
-                f"{self.repeated_ids} ids appeared on more than one page (the list shifted)"
-            )
-        if self.oversized_pages:
-            found.append(
-                f"pages with more than the {self.page_size} records asked for:"
-                f" {self.oversized_pages[:10]}"
-            )
-        if self.short_pages:
-            found.append(f"short or empty pages before the last: {self.short_pages[:10]}")
-        if self.total_at_end is not None and self.records != self.total_at_end:
-            found.append(f"fetched {self.records} records, the API reports {self.total_at_end}")
-        return found
-
-    @property
-    def complete(self) -> bool:
-        return not self.problems
-
-
-def _page_keys(page: Page, key: Field) -> list[int]:
-    """The page's valid keys, each once. Only a key seen on two pages shows the list shifted
-    between requests: an invalid key identifies no record, and a key twice on one page (one
-    response, one state of the list) is a duplicate record, which validation rejects."""
-    keys = (record.get(key.name) for record in page.records if isinstance(record, dict))
-    return list(dict.fromkeys(value for value in keys if value is not None and key.accepts(value)))
-
-
 def take_snapshot(
-    client: UsersApiClient,
+    client: PageSource,
     files: DayFiles,
     contract: RecordContract,
     *,
-    max_crawls: int = 3,
+    max_crawls: int = DEFAULT_MAX_CRAWLS,
     on_page: Callable[[Page, int], None] = lambda page, records: None,
     on_drift: Callable[[int, list[str]], None] = lambda attempt, problems: None,
 ) -> Manifest:
@@ -118,7 +42,7 @@ def take_snapshot(
 
 
 def _take_snapshot(
-    client: UsersApiClient,
+    client: PageSource,
     files: DayFiles,
     contract: RecordContract,
     max_crawls: int,
@@ -127,7 +51,7 @@ def _take_snapshot(
 ) -> Manifest:
     started = _now()
     for attempt in range(1, max_crawls + 1):
-        audit = CrawlAudit(page_size=client.page_size, key=contract.key)
+        audit = CrawlAudit(client.proofs, key=contract.key)
         validator = RecordValidator(contract)
         with (
             JsonLinesWriter(files.records) as day,

@@ -7,23 +7,19 @@ from __future__ import annotations
 import base64
 import http.client
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import orjson
 import pytest
 import trustme
 
-from users_pipeline.http.client import UsersApiClient, UsersApiError
+from users_pipeline.http.errors import ApiError
+from users_pipeline.http.transport import redact_url
 from users_pipeline.offline import GoRestServer
+from users_pipeline_tests.http.harness import Handler, Server, crawl, users_client
 
 PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
-
-
-def crawl(client: UsersApiClient) -> list[dict]:
-    return [record for page in client.iter_pages() for record in page.records]
 
 
 @pytest.fixture
@@ -35,45 +31,6 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
-
-
-class Server:
-    """A ThreadingHTTPServer on 127.0.0.1 answering GETs with `handler`, for one test; HTTPS
-    with a `tls` context."""
-
-    def __init__(
-        self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
-    ) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.requests: list[dict] = []
-        self.httpd.log = self.requests  # type: ignore[attr-defined]
-
-    def __enter__(self) -> Server:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Silenced: tests read `Server.requests`."""
-
-    def answer(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 class ForwardingProxy(Handler):
@@ -97,7 +54,7 @@ class ForwardingProxy(Handler):
 def test_the_proxy_from_the_environment_carries_every_request(gorest: GoRestServer, environment):
     with Server(ForwardingProxy) as proxy:
         environment.setenv("HTTP_PROXY", f"http://carol:pa%40ss@127.0.0.1:{proxy.port}")
-        with UsersApiClient(gorest.url) as client:
+        with users_client(gorest.url) as client:
             assert crawl(client) == gorest.users
     assert len(proxy.requests) == len(gorest.requests) == 28
     assert all(request["url"].startswith(gorest.url + "?") for request in proxy.requests)
@@ -110,7 +67,7 @@ def test_no_proxy_bypasses_the_proxy(gorest: GoRestServer, environment, no_proxy
     with Server(ForwardingProxy) as proxy:
         environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
         environment.setenv("NO_PROXY", no_proxy)
-        with UsersApiClient(gorest.url) as client:
+        with users_client(gorest.url) as client:
             assert crawl(client) == gorest.users
     assert proxy.requests == []
     assert len(gorest.requests) == 28
@@ -124,8 +81,8 @@ def test_credentials_in_the_url_go_in_a_header_never_in_the_request_line(
     url = gorest.url.replace("http://", "http://dave:s%3Acret@")
     with Server(ForwardingProxy) as proxy:
         environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
-        with UsersApiClient(url) as client:
-            client.fetch_page(1)
+        with users_client(url) as client:
+            next(client.iter_pages())
     assert proxy.requests[0]["url"] == f"{gorest.url}?page=1&per_page=100"
     expected = "Basic " + base64.b64encode(b"dave:s:cret").decode()
     assert gorest.requests[0]["headers"]["authorization"] == expected
@@ -133,8 +90,8 @@ def test_credentials_in_the_url_go_in_a_header_never_in_the_request_line(
 
 def test_a_proxy_of_another_kind_is_one_line_naming_it(environment):
     environment.setenv("ALL_PROXY", "socks5://joe:secret@127.0.0.1:1080")
-    with pytest.raises(UsersApiError) as error:
-        UsersApiClient("https://api.test/users")
+    with pytest.raises(ApiError) as error:
+        users_client("https://api.test/users")
     message = str(error.value)
     assert "proxy socks5://***@127.0.0.1:1080 from the environment" in message
     assert "\n" not in message and "secret" not in message
@@ -151,10 +108,10 @@ def test_a_redirect_to_another_host_is_not_followed_so_the_token_stays_home(envi
         with Server(Redirect) as api:
             url = f"http://127.0.0.1:{api.port}/public/v2/users"
             with (
-                UsersApiClient(url, token="home-token") as client,
-                pytest.raises(UsersApiError) as error,
+                users_client(url, token="home-token") as client,
+                pytest.raises(ApiError) as error,
             ):
-                client.fetch_page(1)
+                next(client.iter_pages())
         assert elsewhere.requests == []
     assert f"HTTP 302 redirect to {urlsplit(elsewhere.url).netloc} not followed" in str(error.value)
     assert api.requests[0]["Authorization"] == "Bearer home-token"
@@ -179,8 +136,8 @@ def tls_api() -> Iterator[tuple[str, list[dict], trustme.CA]]:
 
 def test_tls_certificates_are_verified(tls_api, environment):
     url, _, _ = tls_api
-    with UsersApiClient(url, max_attempts=1) as client, pytest.raises(UsersApiError) as error:
-        client.fetch_page(1)
+    with users_client(url, max_attempts=1) as client, pytest.raises(ApiError) as error:
+        next(client.iter_pages())
     assert "cannot connect (certificate verify failed" in str(error.value)
 
 
@@ -190,5 +147,19 @@ def test_a_ca_bundle_from_the_environment_is_trusted(tls_api, environment, tmp_p
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     environment.setenv(variable, str(bundle))
-    with UsersApiClient(url) as client:
+    with users_client(url) as client:
         assert crawl(client) == users
+
+
+@pytest.mark.parametrize("url", ["ftp://example.test/users", "gorest.co.in/public/v2/users", ""])
+def test_a_url_that_is_not_http_is_refused(url: str):
+    with pytest.raises(ApiError, match="USERS_API_URL must be an http"):
+        users_client(url)
+
+
+def test_credentials_in_the_url_are_redacted():
+    assert (
+        redact_url("https://user:pw@api.test:8443/users?x=1")
+        == "https://***@api.test:8443/users?x=1"
+    )
+    assert redact_url("https://api.test/users") == "https://api.test/users"

@@ -7,9 +7,9 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from users_pipeline.orchestration.resources import (
+    ApiResource,
     ArchiveResource,
     PostgresResource,
-    UsersApiResource,
 )
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, USERS
 from users_pipeline_tests.test_pipeline import run
@@ -69,7 +69,7 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
         ),
         "API URL not http": (
             "users_api",
-            UsersApiResource(url="ftp://127.0.0.1/users"),
+            ApiResource(url="ftp://127.0.0.1/users", setting_names=USERS.setting_names("api")),
             "USERS_API_URL must be an http(s) URL",
         ),
     }

@@ -6,8 +6,9 @@ from itertools import count
 import pytest
 
 from users_pipeline.contract.validation import RecordValidator
-from users_pipeline.http.client import Page
-from users_pipeline.snapshot.crawl import CrawlAudit
+from users_pipeline.http.paginators import GoRestPaginator, PageResponse
+from users_pipeline.settings import SettingNames
+from users_pipeline.snapshot.audit import CrawlAudit
 from users_pipeline_tests.conftest import USERS_CONTRACT
 
 PAGE_SIZE = 3
@@ -35,12 +36,19 @@ def user(user_id: object) -> dict:
 
 def crawl(pages: list[list[dict]]) -> tuple[CrawlAudit, list[tuple[int, str]]]:
     """Audit and validate `pages` as one crawl; the rejects as (record number, reason)."""
-    audit = CrawlAudit(page_size=PAGE_SIZE, key=USERS_CONTRACT.key)
+    paginator = GoRestPaginator(PAGE_SIZE, SettingNames())
+    audit = CrawlAudit(paginator.proofs, key=USERS_CONTRACT.key)
     validator = RecordValidator(USERS_CONTRACT)
     rejects: list[tuple[int, str]] = []
     total = sum(map(len, pages))
     for number, records in enumerate(pages, start=1):
-        audit.observe(Page(number, records, total, len(pages), PAGE_SIZE))
+        headers = {
+            "X-Pagination-Total": str(total),
+            "X-Pagination-Pages": str(len(pages)),
+            "X-Pagination-Page": str(number),
+            "X-Pagination-Limit": str(PAGE_SIZE),
+        }
+        audit.observe(paginator.update_state(PageResponse(headers, records)))
         _, rejected = validator.split(records, first_number=audit.records - len(records) + 1)
         rejects += [(reject.record_number, reject.reason) for reject in rejected]
     return audit, rejects

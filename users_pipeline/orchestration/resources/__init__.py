@@ -4,7 +4,7 @@ Each resource checks its settings when a run starts (`setup_for_execution`), so 
 fails the run with one line naming it before anything is fetched or written.
 """
 
-from users_pipeline.orchestration.resources.api import UsersApiResource
+from users_pipeline.orchestration.resources.api import ApiResource
 from users_pipeline.orchestration.resources.archive import ArchiveResource
 from users_pipeline.orchestration.resources.local import ClockResource, DataDirResource
 from users_pipeline.orchestration.resources.postgres import (
@@ -13,10 +13,10 @@ from users_pipeline.orchestration.resources.postgres import (
 )
 
 __all__ = [
+    "ApiResource",
     "ArchiveResource",
     "ClockResource",
     "DataDirResource",
     "PostgresResource",
-    "UsersApiResource",
     "start_embedded_postgres",
 ]

@@ -1,0 +1,94 @@
+"""Whether a crawl saw the whole list exactly once, as far as its pagination style can prove.
+
+A paginated list that changes while it is crawled (GoRest recreates its users daily) can skip or
+repeat records without any error. `CrawlAudit` checks the crawl against what the API stated
+about its own list: the totals its pages state, the page size the style asked for and the size
+the API says it served (`CrawlProofs`), the style's end of the list, and no key on two pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from users_pipeline.contract.keyset import KeySet
+from users_pipeline.contract.record import Field
+from users_pipeline.http.paginators import CrawlProofs, Page
+
+
+@dataclass
+class CrawlAudit:
+    """What one crawl saw, compared with what the API reported about its own list."""
+
+    proofs: CrawlProofs
+    key: Field  # the record's key: a valid key seen on two pages shows the list shifted
+    total_at_start: int | None = None
+    total_at_end: int | None = None
+    pages_fetched: int = 0
+    records: int = 0
+    repeated_ids: int = 0
+    unexpected_page_sizes: set[int] = field(default_factory=set)
+    short_pages: list[int] = field(default_factory=list)
+    oversized_pages: list[int] = field(default_factory=list)
+    _ids: KeySet = field(default_factory=KeySet, repr=False)
+
+    def observe(self, page: Page) -> None:
+        if self.pages_fetched == 0:
+            self.total_at_start = page.total
+        self.total_at_end = page.total
+        self.pages_fetched += 1
+        self.records += len(page.records)
+        size = self.proofs.page_size
+        if size is not None:
+            served = page.served_page_size
+            if served is not None and served != size:
+                self.unexpected_page_sizes.add(served)
+            if not page.is_last and len(page.records) < size:
+                self.short_pages.append(page.number)
+            if len(page.records) > size:
+                self.oversized_pages.append(page.number)
+        self.repeated_ids += self._ids.seen_before(_page_keys(page, self.key)).count(True)
+
+    @property
+    def distinct_ids(self) -> int:
+        """Distinct valid keys seen."""
+        return len(self._ids)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why this crawl cannot be trusted to be the whole list exactly once (empty = complete)."""
+        found = []
+        if self.unexpected_page_sizes:
+            found.append(
+                f"asked for {self.proofs.page_size} per page, the API served"
+                f" {self.proofs.served_page_size_from} {sorted(self.unexpected_page_sizes)}"
+            )
+        if self.total_at_start != self.total_at_end:
+            found.append(
+                f"total changed during the crawl: {self.total_at_start} -> {self.total_at_end}"
+            )
+        if self.repeated_ids:
+            found.append(
+                f"{self.repeated_ids} ids appeared on more than one page (the list shifted)"
+            )
+        if self.oversized_pages:
+            found.append(
+                f"pages with more than the {self.proofs.page_size} records asked for:"
+                f" {self.oversized_pages[:10]}"
+            )
+        if self.short_pages:
+            found.append(f"short or empty pages before the last: {self.short_pages[:10]}")
+        if self.total_at_end is not None and self.records != self.total_at_end:
+            found.append(f"fetched {self.records} records, the API reports {self.total_at_end}")
+        return found
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+def _page_keys(page: Page, key: Field) -> list[int]:
+    """The page's valid keys, each once. Only a key seen on two pages shows the list shifted
+    between requests: an invalid key identifies no record, and a key twice on one page (one
+    response, one state of the list) is a duplicate record, which validation rejects."""
+    keys = (record.get(key.name) for record in page.records if isinstance(record, dict))
+    return list(dict.fromkeys(value for value in keys if value is not None and key.accepts(value)))

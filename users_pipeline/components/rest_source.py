@@ -80,17 +80,11 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             executor_def=executor(),
             description=f"Fetch, archive and load one day's {self.name} snapshot.",
         )
-        try:
-            resources = self.resources()
-        except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            raise SourceDefinitionError(f"{where}: {error.title}.{field}: {first['msg']}") from None
         return dg.Definitions(
             assets=assets,
             jobs=[job],
             schedules=[daily_schedule(self.name, job, cron)],
-            resources=resources,
+            resources=self.resources(where),
         )
 
     def _checked(self, where: Path) -> tuple[RecordContract, str]:
@@ -128,14 +122,23 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             if key.startswith(f"{group}.") and setting.env
         }
 
-    def resources(self) -> dict[str, object]:
-        """The source's three resources, under its resource keys."""
+    def resources(self, where: Path) -> dict[str, object]:
+        """The source's three resources, under its resource keys; a value of the wrong type
+        fails here, naming its key in `where` (the defs.yaml)."""
         names = self.names
-        return {
-            names.api: self._api_resource(),
-            names.archive: self._archive_resource(),
-            names.postgres: self._postgres_resource(),
-        }
+        built = {}
+        for group, key, build in (
+            ("api", names.api, self._api_resource),
+            ("archive", names.archive, self._archive_resource),
+            ("postgres", names.postgres, self._postgres_resource),
+        ):
+            try:
+                built[key] = build()
+            except ValidationError as error:
+                first = error.errors()[0]
+                field = ".".join(str(part) for part in first["loc"])
+                raise SourceDefinitionError(f"{where}: {group}.{field}: {first['msg']}") from None
+        return built
 
     def _api_resource(self) -> ApiResource:
         api = self.api

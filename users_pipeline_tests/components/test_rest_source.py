@@ -155,7 +155,7 @@ def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
                 "  name: todos",
                 "  name: todos\n  api: {url: {default: x}, page_size: {default: many}}",
             ),
-            "{yaml}: ApiResource.page_size: Input should be a valid integer",
+            "{yaml}: api.page_size: Input should be a valid integer",
         ),
     ],
     ids=[

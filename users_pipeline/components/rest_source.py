@@ -239,7 +239,6 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def resources(self, names: SourceNames) -> dict[str, object]:
         api, archive, postgres, root = self.api, self.archive, self.postgres, data_dir()
-        table_env = next(iter(postgres.table.env), f"{self.name.upper()}_TABLE")
         return {
             names.api: UsersApiResource(
                 setting_names=self.setting_names("api"),
@@ -272,8 +271,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
                 user=postgres.user.value(),
                 password=postgres.password.value(),
                 dbname=postgres.dbname.value(),
-                users_table=postgres.table.value(),
-                table_setting=table_env,
+                table=postgres.table.value(),
                 embedded_dir=str(root / "postgres"),
             ),
         }

@@ -77,6 +77,26 @@ def _fit(existing: str, declared: str) -> str | None:
     return None
 
 
+def _fits(
+    table: TableName, contract: RecordContract, existing: dict[str, ExistingColumn]
+) -> dict[str, str | None]:
+    """How each existing column of the contract's fits it (see `_fit`), or the error of the
+    first that cannot."""
+    fits = {}
+    for column in table_columns(contract):
+        found = existing.get(column.name)
+        if found is None:
+            continue
+        fits[column.name] = _fit(found.sql_type, column.sql_type)
+        if fits[column.name] is None:
+            raise WarehouseConfigError(
+                f"{table.setting}={table} column {column.name} is {found.sql_type},"
+                f" but the contract declares {column.sql_type}: change the column or the"
+                " declaration; nothing was changed"
+            )
+    return fits
+
+
 def _add_and_widen(
     conn: psycopg.Connection,
     table: TableName,
@@ -85,21 +105,9 @@ def _add_and_widen(
 ) -> list[str]:
     """Widen the columns that need it and add the missing ones, once every existing column is
     known to fit."""
-    columns = table_columns(contract)
-    fits = {
-        column.name: _fit(existing[column.name].sql_type, column.sql_type)
-        for column in columns
-        if column.name in existing
-    }
-    for column in columns:
-        if column.name in fits and fits[column.name] is None:
-            raise WarehouseConfigError(
-                f"{table.setting}={table} column {column.name} is {existing[column.name].sql_type},"
-                f" but the contract declares {column.sql_type}: change the column or the"
-                " declaration; nothing was changed"
-            )
+    fits = _fits(table, contract, existing)
     target, changes = table.identifier, []
-    for column in columns:
+    for column in table_columns(contract):
         name, kind = sql.Identifier(column.name), sql.SQL(column.sql_type)
         if fits.get(column.name) == "widen":
             conn.execute(sql.SQL("ALTER TABLE {} ALTER {} TYPE {}").format(target, name, kind))

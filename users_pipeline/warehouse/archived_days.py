@@ -101,8 +101,10 @@ def load_archived_day(
     rejects: list[Reject] = []
     with store.read_chunks(archived.keys.records) as chunks:
         arrays = iter_snapshot_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
-        day = DayProvenance(archived.day, snapshot.crawl_complete, archived.uri, snapshot.sha256)
+        provenance = DayProvenance(
+            archived.day, snapshot.crawl_complete, archived.uri, snapshot.sha256
+        )
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
         # records need no second check (the sha256 is verified before commit).
         rows = split_batches(arrays, rejects, contract, checked=snapshot.rejected_records == 0)
-        return load_day(conn, table, contract, rows, day, rejects, asset)
+        return load_day(conn, table, contract, rows, provenance, rejects, asset)

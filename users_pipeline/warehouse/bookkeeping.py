@@ -1,5 +1,5 @@
 """The `_loads` log and the `_rejects` quarantine beside a table: whether a day is already
-loaded, what a dropped or emptied table lost, and recording a load. No Dagster imports."""
+loaded, what a dropped or emptied table lost, and recording a statements. No Dagster imports."""
 
 from __future__ import annotations
 
@@ -59,21 +59,12 @@ def already_loaded(
     if found is None:
         return None
     rows_loaded, rows_rejected, table_rows, current_rows = found
-    return LoadResult(
-        staged=rows_loaded,
-        inserted=0,
-        updated=0,
-        unchanged=rows_loaded,
-        rejected=rows_rejected,
-        deleted=0,
-        unseen=0,
-        table_rows=table_rows,
-        current_rows=current_rows,
-        skipped=True,
-    )
+    return LoadResult.of_skipped_day(rows_loaded, rows_rejected, table_rows, current_rows)
 
 
-def lost_history(load: LoadStatements, setup: TableSetup, was_empty: bool, asset: str) -> list[str]:
+def lost_history(
+    statements: LoadStatements, setup: TableSetup, was_empty: bool, asset: str
+) -> list[str]:
     """Keep the bookkeeping true to the table, and say what a dropped table lost; `asset` is
     what loads the table, named in what to run about it.
 
@@ -84,65 +75,64 @@ def lost_history(load: LoadStatements, setup: TableSetup, was_empty: bool, asset
     rebuild = f"materialize {asset} for those days {_IN_ONE_RUN}"
     notices = []
     if was_empty:
-        notices += _forgotten_days(load, rebuild)
+        notices += _forgotten_days(statements, rebuild)
     elif setup.loads_created:
-        notices += _unknown_sightings(load, rebuild)
+        notices += _unknown_sightings(statements, rebuild)
     if setup.rejects_created and not setup.loads_created:
-        notices += _lost_rejects(load, asset)
+        notices += _lost_rejects(statements, asset)
     return notices
 
 
-def _forgotten_days(load: LoadStatements, rebuild: str) -> list[str]:
+def _forgotten_days(statements: LoadStatements, rebuild: str) -> list[str]:
     """Forget the days the log lists with rows the empty table no longer holds."""
     forgotten = _days(
-        load,
+        statements,
         "DELETE FROM {loads} WHERE rows_loaded > 0 AND snapshot_date <> %(snapshot_date)s"
         " RETURNING snapshot_date",
     )
     if not forgotten:
         return []
-    table = load.table
+    table = statements.table
     return [
         f"{table} was empty while {table.loads} listed {forgotten}:"
         f" they will load in full again; to rebuild the table, {rebuild}"
     ]
 
 
-def _unknown_sightings(load: LoadStatements, rebuild: str) -> list[str]:
+def _unknown_sightings(statements: LoadStatements, rebuild: str) -> list[str]:
     """Without a log, the records seen in the latest snapshot were last seen on a day unknown."""
-    unknown = load.run("UPDATE {target} SET last_seen = %(unknown)s WHERE last_seen IS NULL")
+    unknown = statements.run("UPDATE {target} SET last_seen = %(unknown)s WHERE last_seen IS NULL")
     if not unknown:
         return []
-    table = load.table
+    table, day = statements.table, statements.provenance.snapshot_date
     return [
-        f"{table.loads} was missing, so it now lists only {load.day.snapshot_date}, and the"
-        f" {unknown} records {table} held as seen in the latest snapshot now count as"
-        f" last seen on {UNKNOWN_LAST_SEEN}; to rebuild its history from the archived"
-        f" days, {rebuild}"
+        f"{table.loads} was missing, so it now lists only {day}, and the {unknown} records"
+        f" {table} held as seen in the latest snapshot now count as last seen on"
+        f" {UNKNOWN_LAST_SEEN}; to rebuild its history from the archived days, {rebuild}"
     ]
 
 
-def _lost_rejects(load: LoadStatements, asset: str) -> list[str]:
+def _lost_rejects(statements: LoadStatements, asset: str) -> list[str]:
+    """A new quarantine holds this day's rejects only, while the log lists others."""
     with_rejects = _days(
-        load,
+        statements,
         "SELECT snapshot_date FROM {loads}"
         " WHERE rows_rejected > 0 AND snapshot_date <> %(snapshot_date)s",
     )
     if not with_rejects:
         return []
-    table = load.table
+    table, day = statements.table, statements.provenance.snapshot_date
     return [
-        f"{table.rejects} was missing, so it now holds only the rejects"
-        f" of {load.day.snapshot_date}, while {table.loads} lists"
-        f" rejects on {with_rejects}; to restore them, materialize"
-        f" {asset} for those days with config reload: true {_IN_ONE_RUN}"
+        f"{table.rejects} was missing, so it now holds only the rejects of {day}, while"
+        f" {table.loads} lists rejects on {with_rejects}; to restore them, materialize {asset}"
+        f" for those days with config reload: true {_IN_ONE_RUN}"
     ]
 
 
-def _days(load: LoadStatements, statement: str) -> str:
+def _days(statements: LoadStatements, statement: str) -> str:
     """The dates a statement returns, as `3 days (2026-05-01 to 2026-05-03)`, or ''."""
-    load.run(statement)
-    found = sorted(day for (day,) in load.cursor.fetchall())
+    statements.run(statement)
+    found = sorted(day for (day,) in statements.cursor.fetchall())
     if not found:
         return ""
     if len(found) == 1:
@@ -150,13 +140,17 @@ def _days(load: LoadStatements, statement: str) -> str:
     return f"{len(found)} days ({found[0]} to {found[-1]})"
 
 
-def record_load(load: LoadStatements, staged: int, rejects: list[Reject]) -> None:
+def record_load(statements: LoadStatements, staged: int, rejects: list[Reject]) -> None:
     """Log the day in `_loads`, and replace its rejects in `_rejects`."""
-    load.run(_RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects)))
-    load.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
+    statements.run(
+        _RECORD_LOAD, rows_loaded=sql.Literal(staged), rows_rejected=sql.Literal(len(rejects))
+    )
+    statements.run("DELETE FROM {rejects} WHERE snapshot_date = %(snapshot_date)s")
     statement = sql.SQL(
         "COPY {} (snapshot_date, record_number, record_key, reason, record) FROM STDIN"
-    ).format(load.fragments["rejects"])
-    with load.cursor.copy(statement) as copy:
+    ).format(statements.fragments["rejects"])
+    with statements.cursor.copy(statement) as copy:
         for reject in rejects:
-            copy.write_row(reject.as_row(load.day.snapshot_date, load.contract.key.name))
+            copy.write_row(
+                reject.as_row(statements.provenance.snapshot_date, statements.contract.key.name)
+            )

@@ -59,25 +59,19 @@ def load_day(
     with conn.transaction(), conn.cursor() as cursor:
         _lock_and_plan(cursor, table)
         setup = ensure_table(conn, table, contract, defer_key=True)
-        load = LoadStatements(cursor, table, contract, day)
-        (was_empty,) = load.fetch("SELECT NOT EXISTS (SELECT FROM {target})")
-        notices = lost_history(load, setup, was_empty, asset)
-        load.place_in_history()
+        statements = LoadStatements(cursor, table, contract, day)
+        (was_empty,) = statements.fetch("SELECT NOT EXISTS (SELECT FROM {target})")
+        notices = lost_history(statements, setup, was_empty, asset)
+        statements.place_in_history()
         if was_empty:
-            written = _copy_into_empty(load, row_batches, created=setup.created)
+            written = _copy_into_empty(statements, row_batches, created=setup.created)
         else:
-            written = _upsert_through_staging(load, row_batches)
-        record_load(load, written.staged, rejects)
+            written = _upsert_through_staging(statements, row_batches)
+        record_load(statements, written.staged, rejects)
     return LoadResult(
-        staged=written.staged,
-        inserted=written.inserted,
-        updated=written.updated,
+        **written._asdict(),
         unchanged=written.staged - written.inserted - written.updated,
         rejected=len(rejects),
-        deleted=written.deleted,
-        unseen=written.unseen,
-        table_rows=written.table_rows,
-        current_rows=written.current_rows,
         table_changes=setup.changes,
         notices=notices,
     )
@@ -98,43 +92,45 @@ def _lock_and_plan(cursor: psycopg.Cursor, table: TableName) -> None:
 
 
 def _copy_into_empty(
-    load: LoadStatements, row_batches: Iterable[Sequence[Row]], created: bool
+    statements: LoadStatements, row_batches: Iterable[Sequence[Row]], created: bool
 ) -> _Written:
     """A first load or a rebuild: the rows go straight in, with no upsert."""
-    target = load.fragments["target"]
+    target = statements.fragments["target"]
     staged = copy_rows(
-        load.cursor, target, load.contract, row_batches, constants=True, freeze=created
+        statements.cursor, target, statements.contract, row_batches, constants=True, freeze=created
     )
     if created:
         # Building the key of a table this load created once, after the COPY, takes a
         # quarter less time than updating it row by row (measured at 100k and 1M rows).
-        load.run("ALTER TABLE {target} ADD PRIMARY KEY ({key})")
-    if not load.is_latest:
+        statements.run("ALTER TABLE {target} ADD PRIMARY KEY ({key})")
+    if not statements.is_latest:
         # Days without rows survive an emptied table: one of them is later than this.
-        load.run("UPDATE {target} SET (last_seen, deleted_at) = ROW(%(seen)s, %(gone)s)")
-    current_rows = 0 if load.params["gone"] else staged
+        statements.run("UPDATE {target} SET (last_seen, deleted_at) = ROW(%(seen)s, %(gone)s)")
+    current_rows = 0 if statements.params["gone"] else staged
     return _Written(staged, staged, 0, 0, 0, staged, current_rows)
 
 
-def _upsert_through_staging(load: LoadStatements, row_batches: Iterable[Sequence[Row]]) -> _Written:
+def _upsert_through_staging(
+    statements: LoadStatements, row_batches: Iterable[Sequence[Row]]
+) -> _Written:
     """The day through a staging table: its changes in one join, then written."""
     # Unlogged, not temporary: parallel workers can read it (see `CHANGES`). Nobody else
-    # sees it: it is dropped before the commit, or rolled back with the load.
-    load.run("CREATE UNLOGGED TABLE {staging} ({staging_columns})")
-    staging = load.fragments["staging"]
+    # sees it: it is dropped before the commit, or rolled back with the statements.
+    statements.run("CREATE UNLOGGED TABLE {staging} ({staging_columns})")
+    staging = statements.fragments["staging"]
     staged = copy_rows(
-        load.cursor, staging, load.contract, row_batches, constants=False, freeze=True
+        statements.cursor, staging, statements.contract, row_batches, constants=False, freeze=True
     )
     # Its size and keys are all the planner needs to hash it (statistics of the values
     # would cost as much as the comparison).
-    load.run("ANALYZE {staging} ({key})")
-    load.run(CHANGES, unchanged=load.unchanged_condition())
-    load.run("DROP TABLE {staging}")
-    inserted, updated = load.fetch(UPSERT)
-    unseen = load.run(UNSEEN) if load.is_latest else 0
-    deleted = unseen if load.params["deleted_now"] else 0
-    deleted += load.run(MARK_DELETED) if load.day.crawl_complete else 0
-    table_rows, current_rows = load.fetch(
+    statements.run("ANALYZE {staging} ({key})")
+    statements.run(CHANGES, unchanged=statements.unchanged_condition())
+    statements.run("DROP TABLE {staging}")
+    inserted, updated = statements.fetch(UPSERT)
+    unseen = statements.run(UNSEEN) if statements.is_latest else 0
+    deleted = unseen if statements.params["deleted_now"] else 0
+    deleted += statements.run(MARK_DELETED) if statements.provenance.crawl_complete else 0
+    table_rows, current_rows = statements.fetch(
         "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}"
     )
     return _Written(staged, inserted, updated, unseen, deleted, table_rows, current_rows)

@@ -108,17 +108,17 @@ class LoadStatements:
         cursor: psycopg.Cursor,
         table: TableName,
         contract: RecordContract,
-        day: DayProvenance,
+        provenance: DayProvenance,
     ) -> None:
         self.cursor = cursor
         self.table = table
         self.contract = contract
-        self.day = day
+        self.provenance = provenance
         self.params: dict[str, object] = {
-            "snapshot_date": day.snapshot_date,
-            "crawl_complete": day.crawl_complete,
-            "source_uri": day.source_uri,
-            "sha256": day.sha256,
+            "snapshot_date": provenance.snapshot_date,
+            "crawl_complete": provenance.crawl_complete,
+            "source_uri": provenance.source_uri,
+            "sha256": provenance.sha256,
             "unknown": UNKNOWN_LAST_SEEN,
         }
         self.fragments = {
@@ -143,7 +143,7 @@ class LoadStatements:
         """Where this day stands among the days loaded: the latest (or a new latest) one, whose
         records get `last_seen` NULL, or an older one, whose records get its date and the
         `deleted_at` of the first complete snapshot after it."""
-        day = self.day.snapshot_date
+        day = self.provenance.snapshot_date
         previous_latest, first_complete_after = self.fetch(
             "SELECT max(snapshot_date), min(snapshot_date) FILTER"
             " (WHERE crawl_complete AND snapshot_date > %(snapshot_date)s) FROM {loads}"
@@ -156,7 +156,7 @@ class LoadStatements:
             # The records of the previous latest snapshot that this one lacks were last seen
             # in it (in an earlier load of this very day, if it is loaded again).
             "previous_latest": previous_latest or day,
-            "deleted_now": day if newer and self.day.crawl_complete else None,
+            "deleted_now": day if newer and self.provenance.crawl_complete else None,
         }
 
     @property

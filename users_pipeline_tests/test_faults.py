@@ -15,7 +15,7 @@ from users_pipeline.offline.gorest import Faults, generate_users
 from users_pipeline.orchestration.resources import ArchiveResource, UsersApiResource
 from users_pipeline.snapshot.jsonl import file_digest
 from users_pipeline.storage.archive import ArchiveError, S3Archive
-from users_pipeline.warehouse.load import TableName
+from users_pipeline.warehouse.table_name import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 from users_pipeline_tests.orchestration.test_resources import failure_messages

@@ -32,6 +32,10 @@ KEY = Field("id", "bigint", key=True)
         (lambda: Field("n", "boolean", minimum=0), "field 'n': minimum applies to integer"),
         (lambda: Field("e", "text", pattern="("), "field 'e': pattern '(' is not a regular"),
         (lambda: Field("deleted_at", "date"), "field 'deleted_at': deleted_at is a column the"),
+        (
+            lambda: Field("snapshot_date", "date"),
+            "field 'snapshot_date': snapshot_date is a column the",
+        ),
         (lambda: Field("bad name", "text"), "field 'bad name': a name is letters, digits"),
         (lambda: RecordContract((KEY, Field("a", "text"), Field("a", "date"))), "field 'a' is"),
         (lambda: RecordContract((Field("a", "text"),)), "no field is the key"),

@@ -46,7 +46,7 @@ def load_day(
     table: TableName,
     contract: RecordContract,
     row_batches: Iterable[Sequence[Row]],
-    day: DayProvenance,
+    provenance: DayProvenance,
     rejects: list[Reject],
     asset: str,
 ) -> LoadResult:
@@ -59,7 +59,7 @@ def load_day(
     with conn.transaction(), conn.cursor() as cursor:
         _lock_and_plan(cursor, table)
         setup = ensure_table(conn, table, contract, defer_key=True)
-        statements = LoadStatements(cursor, table, contract, day)
+        statements = LoadStatements(cursor, table, contract, provenance)
         (was_empty,) = statements.fetch("SELECT NOT EXISTS (SELECT FROM {target})")
         notices = lost_history(statements, setup, was_empty, asset)
         statements.place_in_history()

@@ -23,9 +23,10 @@ from typing import NoReturn
 
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.orchestration.resources import ArchiveResource, start_embedded_postgres
+from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.storage.files import file_digest
 from users_pipeline.storage.layout import DayFiles
+from users_pipeline.warehouse.embedded import start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

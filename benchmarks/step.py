@@ -55,7 +55,7 @@ def build_resources(args: argparse.Namespace) -> dict[str, object]:
         "users_api": ApiResource(url=args.api_url),
         "data_dir": DataDirResource(path=args.data_dir),
         "archive": ArchiveResource(s3=s3, bucket=args.bucket, prefix="users"),
-        "postgres": PostgresResource(database_url=args.database_url, users_table=args.table),
+        "postgres": PostgresResource(database_url=args.database_url, table=args.table),
     }
 
 

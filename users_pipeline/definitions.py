@@ -91,7 +91,7 @@ def _check_no_clash(defs: dg.Definitions) -> None:
     claimed: dict[tuple[str, str], str] = {}
     for key, resource in (defs.resources or {}).items():
         if isinstance(resource, PostgresResource):
-            kind, value = "table", resource.users_table
+            kind, value = "table", resource.table
         elif isinstance(resource, ArchiveResource):
             kind, value = "prefix", resource.prefix
         else:

@@ -30,8 +30,8 @@ from users_pipeline.orchestration.resources import (
     ClockResource,
     DataDirResource,
     PostgresResource,
-    start_embedded_postgres,
 )
+from users_pipeline.warehouse.embedded import start_embedded_postgres
 
 DAY = date(2026, 6, 1)
 # The users source, as sources/users/defs.yaml declares it.
@@ -145,7 +145,7 @@ def resources(
         ),
         "postgres": PostgresResource(
             database_url=postgres_url,
-            users_table=users_table,
+            table=users_table,
             setting_names=USERS.setting_names("postgres"),
         ),
     }

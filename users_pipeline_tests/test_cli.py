@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from users_pipeline.orchestration.resources import start_embedded_postgres
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import SourceLayout
+from users_pipeline.warehouse.embedded import start_embedded_postgres
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 
 pytestmark = pytest.mark.cli

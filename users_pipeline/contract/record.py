@@ -21,17 +21,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from users_pipeline.contract.columns import COLUMN_NAME, RESERVED_NAMES
 from users_pipeline.errors import PipelineError
 
 FIELD_TYPES = ("bigint", "integer", "text", "enum", "boolean", "date", "timestamp", "constant")
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 TEXT_TYPES = ("text", "enum", "constant")
 DEFAULT_ENUM_LENGTH = 255  # enums are text columns: varchar(255), as the article's table has
-# Columns the pipeline adds to every table (`warehouse.HISTORY_COLUMNS`), and the one it migrates
-# from: no field may take their names.
-PIPELINE_COLUMNS = ("last_seen", "deleted_at", "snapshot_date")
-# A column name; PostgreSQL truncates identifiers at 63 bytes.
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 Row = tuple  # a valid record's values, in the order of `RecordContract.source_fields`
 
@@ -73,9 +69,9 @@ class Field:
     def _declaration_problems(self) -> list[str]:
         """What makes this declaration unusable, checked once when it is made."""
         problems = []
-        if not IDENTIFIER.fullmatch(self.name):
+        if not COLUMN_NAME.fullmatch(self.name):
             problems.append("a name is letters, digits and underscores")
-        elif self.name in PIPELINE_COLUMNS:
+        elif self.name in RESERVED_NAMES:
             problems.append(f"{self.name} is a column the pipeline adds")
         if self.type not in FIELD_TYPES:
             return [*problems, f"unknown type {self.type!r}: use one of {', '.join(FIELD_TYPES)}"]

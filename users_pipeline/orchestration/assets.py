@@ -200,21 +200,22 @@ def _load_asset(
         postgres = getattr(context.resources, source.postgres)
         days = partition_days(context)
         context.log.info(
-            f"loading {len(days)} day(s) into {postgres.table} ({postgres.display_url})"
+            f"loading {len(days)} day(s) into {postgres.table_name} ({postgres.display_url})"
         )
         with failure_on_pipeline_error(), postgres.connect() as conn:
             for loaded in load_archived_days(
                 conn,
                 archive.get_archive(),
                 archive.layout(source.name),
-                postgres.table,
+                postgres.table_name,
                 contract,
                 days,
+                source.table,
                 config.reload,
                 on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
             ):
-                log_load(context.log, loaded, str(postgres.table))
-                yield from load_events(loaded, context.asset_key, str(postgres.table), schema)
+                log_load(context.log, loaded, str(postgres.table_name))
+                yield from load_events(loaded, context.asset_key, str(postgres.table_name), schema)
         yield check_output(context, ROWS_MATCH_ARCHIVE)
 
     return load_day

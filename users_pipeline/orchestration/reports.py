@@ -23,12 +23,13 @@ from dagster import (
     TableSchema,
 )
 
+from users_pipeline.contract.columns import table_columns
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.http.paginators import Page
 from users_pipeline.http.stats import CrawlStats
 from users_pipeline.snapshot.manifest import Manifest
-from users_pipeline.warehouse.archived_days import DayLoaded
-from users_pipeline.warehouse.load import LoadResult, table_columns
+from users_pipeline.warehouse.archived_days import DayLoadReport
+from users_pipeline.warehouse.result import LoadResult
 
 PROGRESS_LOG_SECONDS = 2.0
 ROWS_MATCH_ARCHIVE = "rows_match_archive"
@@ -104,7 +105,7 @@ def fetch_report(
     )
 
 
-def log_load(log: DagsterLogManager, loaded: DayLoaded, table: str) -> None:
+def log_load(log: DagsterLogManager, loaded: DayLoadReport, table: str) -> None:
     archived, result = loaded.archived, loaded.result
     if not archived.snapshot.crawl_complete:
         log.warning(f"{archived.uri} is from an incomplete crawl: no one was deleted")
@@ -132,7 +133,7 @@ def load_summary(result: LoadResult) -> str:
 
 
 def load_events(
-    loaded: DayLoaded, asset_key: AssetKey, table: str, schema: TableSchema
+    loaded: DayLoadReport, asset_key: AssetKey, table: str, schema: TableSchema
 ) -> tuple[AssetMaterialization, AssetCheckEvaluation]:
     """One loaded day as its own materialization and `rows_match_archive` result, so a range
     loaded in one run marks exactly the days it loaded."""

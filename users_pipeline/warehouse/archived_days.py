@@ -20,14 +20,12 @@ from users_pipeline.snapshot.jsonl import iter_json_arrays
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import Archive, MissingObjectError, verified_chunks
 from users_pipeline.storage.layout import DayKeys, SourceLayout
-from users_pipeline.warehouse.load import (
-    DayLoad,
-    LoadResult,
-    TableName,
-    already_loaded,
-    load_snapshot,
-    snapshot_preview,
-)
+from users_pipeline.warehouse.bookkeeping import already_loaded
+from users_pipeline.warehouse.load import load_day
+from users_pipeline.warehouse.preview import preview
+from users_pipeline.warehouse.provenance import DayProvenance
+from users_pipeline.warehouse.result import LoadResult
+from users_pipeline.warehouse.table_name import TableName
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class ArchivedDay:
 
 
 @dataclass(frozen=True)
-class DayLoaded:
+class DayLoadReport:
     """One day of a load: what was loaded, what it did, and the rows it left, for the report."""
 
     archived: ArchivedDay
@@ -62,13 +60,15 @@ def load_archived_days(
     table: TableName,
     contract: RecordContract,
     days: Sequence[date],
+    asset: str,
     reload: bool = False,
     on_missing: Callable[[date, str], None] = lambda day, reason: None,
-) -> Iterator[DayLoaded]:
+) -> Iterator[DayLoadReport]:
     """Load `days` in date order, each in its own transaction, yielding each as it commits.
 
     A day missing from the archive fails a one-day load; in a range it is reported to
-    `on_missing` and skipped, so a rebuild loads every day there is.
+    `on_missing` and skipped, so a rebuild loads every day there is. `asset` is what loads the
+    table, named in the notices of what to run.
     """
     for day in sorted(days):
         try:
@@ -79,9 +79,9 @@ def load_archived_days(
             on_missing(day, str(missing))
             continue
         started = time.monotonic()
-        result = load_archived_day(conn, store, archived, table, contract, reload)
-        first_rows = preview(conn, table, contract, day)
-        yield DayLoaded(archived, result, first_rows, time.monotonic() - started)
+        result = load_archived_day(conn, store, archived, table, contract, asset, reload)
+        first_rows = preview(conn, table, contract.key.name, day)
+        yield DayLoadReport(archived, result, first_rows, time.monotonic() - started)
 
 
 def load_archived_day(
@@ -90,6 +90,7 @@ def load_archived_day(
     archived: ArchivedDay,
     table: TableName,
     contract: RecordContract,
+    asset: str,
     reload: bool = False,
 ) -> LoadResult:
     """Load the day, unless it was already loaded from this very object (and not `reload`)."""
@@ -100,20 +101,10 @@ def load_archived_day(
     rejects: list[Reject] = []
     with store.read_chunks(archived.keys.records) as chunks:
         arrays = iter_json_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
-        day = DayLoad(archived.day, snapshot.crawl_complete, archived.uri, snapshot.sha256)
+        provenance = DayProvenance(
+            archived.day, snapshot.crawl_complete, archived.uri, snapshot.sha256
+        )
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
         # records need no second check (the sha256 is verified before commit).
         rows = split_batches(arrays, rejects, contract, checked=snapshot.rejected_records == 0)
-        return load_snapshot(conn, table, contract, rows, day, rejects)
-
-
-def preview(conn: psycopg.Connection, table: TableName, contract: RecordContract, day: date) -> str:
-    """The first rows whose latest sighting is `day`, as a Markdown table for the
-    materialization's preview (built here: pandas would add half a second to every start)."""
-    columns, rows = snapshot_preview(conn, table, contract.key.name, day)
-
-    def line(cells: Sequence[object]) -> str:
-        text = ("" if cell is None else str(cell) for cell in cells)
-        return "| " + " | ".join(t.replace("|", "\\|").replace("\n", " ") for t in text) + " |"
-
-    return "\n".join([line(columns), line(["---"] * len(columns)), *map(line, rows)])
+        return load_day(conn, table, contract, rows, provenance, rejects, asset)

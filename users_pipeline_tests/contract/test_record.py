@@ -1,29 +1,16 @@
 """The record contract: a wrong declaration fails when it is made, with one line naming the field;
 a right one derives the table's columns and the validation."""
 
-from datetime import date
 
 import orjson
-import psycopg
 import pytest
 
+from users_pipeline.contract.columns import table_columns
 from users_pipeline.contract.record import ContractError, Field, RecordContract
 from users_pipeline.contract.validation import RecordValidator
-from users_pipeline.warehouse.load import (
-    DayLoad,
-    TableName,
-    WarehouseConfigError,
-    load_snapshot,
-    table_columns,
-)
 from users_pipeline_tests.conftest import USERS_CONTRACT
 
 KEY = Field("id", "bigint", key=True)
-
-
-@pytest.fixture
-def table(users_table: str) -> TableName:
-    return TableName.parse(users_table)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +32,10 @@ def table(users_table: str) -> TableName:
         (lambda: Field("n", "boolean", minimum=0), "field 'n': minimum applies to integer"),
         (lambda: Field("e", "text", pattern="("), "field 'e': pattern '(' is not a regular"),
         (lambda: Field("deleted_at", "date"), "field 'deleted_at': deleted_at is a column the"),
+        (
+            lambda: Field("snapshot_date", "date"),
+            "field 'snapshot_date': snapshot_date is a column the",
+        ),
         (lambda: Field("bad name", "text"), "field 'bad name': a name is letters, digits"),
         (lambda: RecordContract((KEY, Field("a", "text"), Field("a", "date"))), "field 'a' is"),
         (lambda: RecordContract((Field("a", "text"),)), "no field is the key"),
@@ -126,50 +117,3 @@ def test_nullable_fields_may_be_null_or_absent():
         "seen_at '2026-01-01Z' is not an RFC 3339 timestamp with a time zone"
     ]
     assert rows == [(1, 3, False, None, None)]
-
-
-def load_with(conn, table, contract, records, day=date(2026, 3, 1)):
-    """Validate `records` with `contract` and load them as `day`'s snapshot."""
-    rows, rejects = RecordValidator(contract).split(records)
-    assert rejects == []
-    return load_snapshot(conn, table, contract, [rows], DayLoad(day, True, "u", "0" * 64), [])
-
-
-PEOPLE = [{"id": 1, "age": 30, "verified": True}, {"id": 2, "age": 41, "verified": False}]
-
-
-def test_a_column_whose_type_conflicts_stops_the_load_before_the_copy(postgres_url, pg, table):
-    pg.execute(f"CREATE SCHEMA IF NOT EXISTS {table.schema}")
-    pg.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, age text, verified boolean)")
-    pg.execute(f"INSERT INTO {table} VALUES (9, 'old', true)")
-
-    with psycopg.connect(postgres_url) as conn, pytest.raises(WarehouseConfigError) as raised:
-        load_with(conn, table, EXTRA, PEOPLE)
-
-    assert str(raised.value) == (
-        f"USERS_TABLE={table} column age is text, but the contract declares integer: change the"
-        " column or the declaration; nothing was changed"
-    )
-    assert pg.execute(f"SELECT * FROM {table}").fetchall() == [(9, "old", True)]
-    columns = pg.execute(f"SELECT * FROM {table} LIMIT 0").description
-    assert [column.name for column in columns] == ["id", "age", "verified"]
-
-
-def test_a_declared_field_adds_a_nullable_column_and_a_dropped_one_keeps_its_column(
-    postgres_url, pg, table
-):
-    fewer = RecordContract(EXTRA.fields[:3])  # without born and seen_at
-    with psycopg.connect(postgres_url) as conn:
-        load_with(conn, table, fewer, PEOPLE)
-        added = load_with(conn, table, EXTRA, [{**PEOPLE[0], "born": "1990-01-31"}, PEOPLE[1]],
-                          day=date(2026, 3, 2))  # fmt: skip
-        dropped = load_with(conn, table, RecordContract((KEY, EXTRA.fields[2])),
-                            [{"id": 3, "verified": True}], day=date(2026, 3, 3))  # fmt: skip
-    assert added.table_changes == ["added column born", "added column seen_at"]
-    assert dropped.table_changes == ["column age accepts NULL"]
-    rows = pg.execute(f"SELECT id, age, verified, born, seen_at FROM {table} ORDER BY id")
-    assert rows.fetchall() == [
-        (1, 30, True, date(1990, 1, 31), None),
-        (2, 41, False, None, None),
-        (3, None, True, None, None),
-    ]

@@ -4,6 +4,7 @@ anything is fetched or written."""
 import socket
 
 import pytest
+from dagster import DagsterResourceFunctionError, build_resources
 from dagster_aws.s3 import S3Resource
 
 from users_pipeline.orchestration.resources import (
@@ -59,12 +60,12 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
         ),
         "Postgres unreachable": (
             "postgres",
-            PostgresResource(database_url=f"postgresql://loader:pw-secret@127.0.0.1:{port}/db"),
+            PostgresResource(table="users", database_url=f"postgresql://loader:pw-secret@127.0.0.1:{port}/db"),
             f"cannot connect to DATABASE_URL (postgresql://loader:***@127.0.0.1:{port}/db)",
         ),
         "not a database URL": (
             "postgres",
-            PostgresResource(database_url="mysql://x@y/z"),
+            PostgresResource(table="users", database_url="mysql://x@y/z"),
             "DATABASE_URL must be a postgresql:// URL",
         ),
         "API URL not http": (
@@ -94,3 +95,37 @@ def test_a_setting_that_cannot_work_fails_before_any_fetch(
     assert "pw-secret" not in messages
     assert gorest.requests == []
     assert not (tmp_path / "data" / "raw").exists()
+
+
+TODOS_POSTGRES = {
+    "postgres.table": "TODOS_TABLE",
+    "postgres.database_url": "TODOS_DATABASE_URL",
+    "postgres.host": "TODOS_PG_HOST",
+    "postgres.port": "TODOS_PG_PORT",
+    "postgres.user": "TODOS_PG_USER",
+    "postgres.password": "TODOS_PG_PASS",
+}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"table": "todos; DROP TABLE x"}, "TODOS_TABLE='todos; DROP TABLE x' is not a table name"),
+        ({"database_url": "mysql://x@y/z"}, "TODOS_DATABASE_URL must be a postgresql:// URL"),
+        (
+            {"host": "127.0.0.1", "port": closed_port(), "user": "loader", "password": "pw-secret"},
+            "cannot connect to TODOS_PG_HOST/TODOS_PG_PORT/TODOS_PG_USER/TODOS_PG_PASS (host=",
+        ),
+    ],
+    ids=["table", "database URL", "host"],
+)
+def test_a_sources_database_errors_name_its_own_settings(settings, expected):
+    resource = PostgresResource(setting_names=TODOS_POSTGRES, **{"table": "todos", **settings})
+
+    resources = build_resources({"todos_postgres": resource})
+    with pytest.raises(DagsterResourceFunctionError) as raised, resources:
+        pass
+
+    message = raised.value.__cause__.description  # the resource's own one-line Failure
+    assert expected in message
+    assert "USERS" not in message and "pw-secret" not in message

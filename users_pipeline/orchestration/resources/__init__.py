@@ -7,10 +7,7 @@ fails the run with one line naming it before anything is fetched or written.
 from users_pipeline.orchestration.resources.api import ApiResource
 from users_pipeline.orchestration.resources.archive import ArchiveResource
 from users_pipeline.orchestration.resources.local import ClockResource, DataDirResource
-from users_pipeline.orchestration.resources.postgres import (
-    PostgresResource,
-    start_embedded_postgres,
-)
+from users_pipeline.orchestration.resources.postgres import PostgresResource
 
 __all__ = [
     "ApiResource",
@@ -18,5 +15,4 @@ __all__ = [
     "ClockResource",
     "DataDirResource",
     "PostgresResource",
-    "start_embedded_postgres",
 ]

@@ -40,7 +40,8 @@ from dagster._serdes.config_class import class_from_code_pointer
 from pydantic import ValidationError
 
 from users_pipeline.components.yaml_model import FieldModel, SourceDefinitionError
-from users_pipeline.contract.record import ContractError, Field, RecordContract
+from users_pipeline.contract.field import ContractError, Field
+from users_pipeline.contract.record import RecordContract
 from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
 from users_pipeline.orchestration.resources import ClockResource, DataDirResource
 

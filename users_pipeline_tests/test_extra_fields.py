@@ -8,7 +8,8 @@ from datetime import date, datetime, timezone
 import pytest
 from dagster import materialize
 
-from users_pipeline.contract.record import Field, RecordContract
+from users_pipeline.contract.field import Field
+from users_pipeline.contract.record import RecordContract
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline_tests.conftest import DAY, USERS, USERS_CONTRACT, FixedClock
 

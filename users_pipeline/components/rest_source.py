@@ -25,7 +25,8 @@ from users_pipeline.components.yaml_model import (
     Setting,
     SourceDefinitionError,
 )
-from users_pipeline.contract.record import ContractError, Field, RecordContract
+from users_pipeline.contract.field import ContractError, Field
+from users_pipeline.contract.record import RecordContract
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.orchestration.execution import executor

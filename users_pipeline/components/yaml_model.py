@@ -16,7 +16,7 @@ from typing import Literal
 import dagster as dg
 import pydantic
 
-from users_pipeline.contract.record import FIELD_TYPES, Field
+from users_pipeline.contract.field import FIELD_TYPES, Field
 from users_pipeline.errors import PipelineError
 from users_pipeline.settings import (
     DEFAULT_MAX_ATTEMPTS,

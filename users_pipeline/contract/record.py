@@ -4,190 +4,21 @@ A `RecordContract` lists the fields of a record (name, type, rules, description)
 the key. From it come the msgspec type that validates a batch in C, the reason a record is
 rejected, the table's columns and their SQL types, the COPY and upsert column lists and the
 column schema shown in Dagster. Adding a field is one edit to a declaration. No Dagster imports.
-
-Validity is decided in one place, the msgspec type; `Field.problem` only puts a refusal into words,
-so the fast path and the reasons can never disagree on which records are valid.
 """
 
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
 
-from users_pipeline.contract.columns import COLUMN_NAME, RESERVED_NAMES
-from users_pipeline.errors import PipelineError
-
-FIELD_TYPES = ("bigint", "integer", "text", "enum", "boolean", "date", "timestamp", "constant")
-INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
-TEXT_TYPES = ("text", "enum", "constant")
-DEFAULT_ENUM_LENGTH = 255  # enums are text columns: varchar(255), as the article's table has
+from users_pipeline.contract.field import ContractError, Field
 
 Row = tuple  # a valid record's values, in the order of `RecordContract.source_fields`
-
-
-class ContractError(PipelineError):
-    """A declaration that cannot work; the message names the field."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of a record, and the column it loads into.
-
-    `type` is one of FIELD_TYPES. Text rules: `max_length` (the column's varchar width; no limit
-    means a `text` column), `pattern` (a regex the whole value must match), `not_blank`. Integer
-    rules: `minimum`. `values` lists an enum's allowed values. `unique` rejects a repeat of the
-    value (case-insensitive) within one snapshot. A `constant` is not read from the record: every
-    row gets `value` (as `inserted_from` records which tool loaded it). A `nullable` field may be
-    null or absent.
-    """
-
-    name: str
-    type: str
-    description: str = ""
-    key: bool = False
-    nullable: bool = False
-    max_length: int | None = None
-    pattern: str | None = None
-    not_blank: bool = False
-    minimum: int | None = None
-    values: tuple[str, ...] = ()
-    unique: bool = False
-    value: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "values", tuple(self.values))
-        for problem in self._declaration_problems():
-            raise ContractError(f"field {self.name!r}: {problem}")
-
-    def _declaration_problems(self) -> list[str]:
-        """What makes this declaration unusable, checked once when it is made."""
-        problems = []
-        if not COLUMN_NAME.fullmatch(self.name):
-            problems.append("a name is letters, digits and underscores")
-        elif self.name in RESERVED_NAMES:
-            problems.append(f"{self.name} is a column the pipeline adds")
-        if self.type not in FIELD_TYPES:
-            return [*problems, f"unknown type {self.type!r}: use one of {', '.join(FIELD_TYPES)}"]
-        if self.max_length is not None and self.type not in TEXT_TYPES:
-            problems.append(f"max_length applies to text, not {self.type}")
-        if self.max_length is not None and self.max_length < 1:
-            problems.append("max_length must be at least 1")
-        if (self.pattern is not None or self.not_blank) and self.type != "text":
-            problems.append(f"pattern and not_blank apply to text, not {self.type}")
-        if self.minimum is not None and self.type not in INTEGER_RANGES:
-            problems.append(f"minimum applies to integer and bigint, not {self.type}")
-        if (self.type == "enum") != bool(self.values):
-            problems.append("an enum lists its values, and only an enum has values")
-        if (self.type == "constant") != (self.value is not None):
-            problems.append("a constant has a value, and only a constant has one")
-        if self.unique and self.type != "text":
-            problems.append(f"unique applies to text, not {self.type}")
-        if self.key and (self.type not in INTEGER_RANGES or self.nullable):
-            problems.append("the key is a non-nullable integer or bigint")
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as error:
-                problems.append(f"pattern {self.pattern!r} is not a regular expression: {error}")
-        return problems
-
-    @property
-    def width(self) -> int | None:
-        if self.type == "enum" and not self.max_length:
-            return DEFAULT_ENUM_LENGTH
-        return self.max_length
-
-    @property
-    def sql_type(self) -> str:
-        """The column type, as PostgreSQL's `format_type` spells it."""
-        if self.type in TEXT_TYPES:
-            return f"character varying({self.width})" if self.width else "text"
-        return {"timestamp": "timestamp with time zone"}.get(self.type, self.type)
-
-    @property
-    def text_regex(self) -> str:
-        """The whole rule for a text value as one anchored regex, for msgspec: no NUL (which
-        PostgreSQL text cannot store), something besides whitespace, the declared pattern."""
-        regex = r"\A(?=[^\x00]*\Z)"
-        if self.not_blank:
-            regex += r"(?=\s*\S)"
-        return regex + (f"(?:{self.pattern})\\Z" if self.pattern else "")
-
-    def msgspec_type(self, checked: bool = True) -> Any:
-        """The type msgspec decodes this field into; with `checked=False`, the bare type (for a
-        day whose every record the fetch already validated)."""
-        if self.type in INTEGER_RANGES:
-            low, high = INTEGER_RANGES[self.type]
-            low = max(low, self.minimum) if self.minimum is not None else low
-            kind = Annotated[int, msgspec.Meta(ge=low, le=high)] if checked else int
-        elif self.type == "text":
-            meta = msgspec.Meta(max_length=self.width, pattern=self.text_regex)
-            kind = Annotated[str, meta] if checked else str
-        elif self.type == "enum":
-            kind = Literal[self.values] if checked else str
-        elif self.type == "timestamp":
-            kind = Annotated[datetime, msgspec.Meta(tz=True)] if checked else datetime
-        else:
-            kind = {"boolean": bool, "date": date}[self.type]
-        return kind | None if self.nullable else kind
-
-    @cached_property
-    def checked_type(self) -> Any:
-        return self.msgspec_type()
-
-    def accepts(self, value: object) -> bool:
-        """Whether the field's msgspec type takes `value` (as a batch decode would)."""
-        try:
-            msgspec.convert(value, self.checked_type)
-        except msgspec.ValidationError:
-            return False
-        return True
-
-    def problem(self, record: dict) -> str | None:
-        """Why this field of a record is refused, in words (None: it is valid)."""
-        if record.get(self.name) is None:
-            if self.nullable:
-                return None
-            return f"{self.name} is missing" if self.name not in record else f"{self.name} is null"
-        value = record[self.name]
-        return None if self.accepts(value) else self._reason(value)
-
-    def _integer_rule(self) -> str:
-        low, high = INTEGER_RANGES[self.type]
-        bits = "64-bit" if self.type == "bigint" else "32-bit"
-        if self.minimum is None or self.minimum <= low:
-            return f"a {bits} integer"
-        if self.minimum in (0, 1):
-            return f"a {'positive' if self.minimum else 'non-negative'} {bits} integer"
-        return f"an integer from {self.minimum} to {high}"
-
-    def _reason(self, value: object) -> str:
-        if self.type in INTEGER_RANGES:
-            return f"{self.name} {value!r} is not {self._integer_rule()}"
-        if self.type == "boolean":
-            return f"{self.name} {value!r} is not true or false"
-        if not isinstance(value, str):
-            return f"{self.name} is {type(value).__name__}, not a string"
-        if self.type == "enum":
-            return f"{self.name} {value!r} is not one of {sorted(self.values)}"
-        if self.type == "date":
-            return f"{self.name} {value!r} is not a date (YYYY-MM-DD)"
-        if self.type == "timestamp":
-            return f"{self.name} {value!r} is not an RFC 3339 timestamp with a time zone"
-        if self.width and len(value) > self.width:
-            return f"{self.name} is {len(value)} characters, over the column limit {self.width}"
-        if "\x00" in value:
-            return f"{self.name} contains a NUL character, which PostgreSQL text cannot store"
-        if self.not_blank and not re.search(r"\S", value):
-            return f"{self.name} is empty"
-        return f"{self.name} {value!r} does not match {self.pattern}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from dagster import (
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
@@ -21,20 +20,25 @@ from dagster import (
 )
 
 from users_pipeline.contract.record import RecordContract
+from users_pipeline.orchestration.checks import (
+    ROWS_MATCH_ARCHIVE,
+    check_output,
+    fetch_check_results,
+    fetch_check_specs,
+    load_check_spec,
+    rows_match_archive,
+)
 from users_pipeline.orchestration.config import FetchConfig, LoadConfig, Thresholds
 from users_pipeline.orchestration.execution import step_tags
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
+from users_pipeline.orchestration.logs import log_load, progress_logger
+from users_pipeline.orchestration.metadata import (
+    column_schema,
+    fetch_metadata,
+    load_materialization,
+)
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
-from users_pipeline.orchestration.reports import (
-    ROWS_MATCH_ARCHIVE,
-    check_output,
-    column_schema,
-    fetch_report,
-    load_events,
-    log_load,
-    progress_logger,
-)
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import check_fetchable
 from users_pipeline.storage import upload
@@ -76,23 +80,7 @@ def _fetch_asset(
             f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
             " dir, with its rejects and a manifest proving the crawl complete."
         ),
-        check_specs=[
-            AssetCheckSpec(
-                "crawl_is_complete",
-                asset=source.raw,
-                blocking=True,
-                description="Every record exactly once: count equals X-Pagination-Total at start"
-                " and end, no valid id on two pages, no short page before the last, page size as"
-                " asked.",
-            ),
-            AssetCheckSpec(
-                "rejects_within_limit",
-                asset=source.raw,
-                blocking=True,
-                description="Invalid records are at most max_reject_share of the day"
-                f" ({thresholds.max_reject_share:.0%}).",
-            ),
-        ],
+        check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share),
     )
     @failure_on_pipeline_error()
     def fetch_day(context: AssetExecutionContext, config: FetchConfig) -> MaterializeResult:
@@ -105,7 +93,7 @@ def _fetch_asset(
         started = time.monotonic()
         with getattr(resources, source.api).get_client(source.name) as client:
             context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
-            snapshot = take_snapshot(
+            manifest = take_snapshot(
                 client,
                 files,
                 contract,
@@ -115,15 +103,18 @@ def _fetch_asset(
                     f"crawl {attempt} is not complete: {'; '.join(problems)}"
                 ),
             )
-        if snapshot.unknown_fields:
-            context.log.warning(f"schema drift: new fields {snapshot.unknown_fields} kept raw")
+        if manifest.unknown_fields:
+            context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
         if resources.data_dir.handover == "archive":
             archive = getattr(resources, source.archive)
             # For an upload step on another machine (see `storage.upload`).
             staging = archive.layout(source.name).staging_keys(today)
             upload.upload_day(archive.get_archive(), files, staging)
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
-        return fetch_report(snapshot, client.stats, uri, seconds, limits.max_reject_share)
+        return MaterializeResult(
+            metadata=fetch_metadata(manifest, client.stats, uri, seconds),
+            check_results=fetch_check_results(manifest, limits.max_reject_share),
+        )
 
     return fetch_day
 
@@ -180,42 +171,34 @@ def _load_asset(
             " object (never from the API), with soft deletes in deleted_at. A range of days loads"
             " in one run, each day its own transaction and materialization."
         ),
-        # Each loaded day is reported as its own materialization (see `reports.load_events`).
+        # Each loaded day is its own materialization (see `metadata.load_materialization`).
         output_required=False,
         # Loaded by 03:00 UTC each day, from a run that started after midnight.
         freshness_policy=FreshnessPolicy.cron(
             deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
         ),
-        check_specs=[
-            AssetCheckSpec(
-                ROWS_MATCH_ARCHIVE,
-                asset=source.table,
-                partitions_def=daily_partitions,
-                description="Rows loaded and rejected equal the archived manifest's counts.",
-            )
-        ],
+        check_specs=[load_check_spec(source.table, daily_partitions)],
     )
     def load_day(context: AssetExecutionContext, config: LoadConfig) -> Iterator[object]:
         archive = getattr(context.resources, source.archive)
         postgres = getattr(context.resources, source.postgres)
-        days = partition_days(context)
-        context.log.info(
-            f"loading {len(days)} day(s) into {postgres.table_name} ({postgres.display_url})"
-        )
+        days, table = partition_days(context), postgres.table_name
+        context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
         with failure_on_pipeline_error(), postgres.connect() as conn:
             for loaded in load_archived_days(
                 conn,
                 archive.get_archive(),
                 archive.layout(source.name),
-                postgres.table_name,
+                table,
                 contract,
                 days,
                 source.table,
                 config.reload,
                 on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
             ):
-                log_load(context.log, loaded, str(postgres.table_name))
-                yield from load_events(loaded, context.asset_key, str(postgres.table_name), schema)
+                log_load(context.log, loaded, str(table))
+                yield load_materialization(loaded, context.asset_key, str(table), schema)
+                yield rows_match_archive(loaded, context.asset_key)
         yield check_output(context, ROWS_MATCH_ARCHIVE)
 
     return load_day

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from users_pipeline.contract.field import Field
 from users_pipeline.contract.keyset import KeySet
-from users_pipeline.contract.record import Field
 from users_pipeline.http.paginators import CrawlProofs, Page
 
 

@@ -15,7 +15,8 @@ import psycopg
 from psycopg import sql
 
 from users_pipeline.contract.columns import UNKNOWN_LAST_SEEN
-from users_pipeline.contract.record import Field, RecordContract
+from users_pipeline.contract.field import Field
+from users_pipeline.contract.record import RecordContract
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.table_name import TableName
 

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from users_pipeline.contract.columns import table_columns
-from users_pipeline.contract.record import ContractError, Field, RecordContract
+from users_pipeline.contract.field import ContractError, Field
+from users_pipeline.contract.record import RecordContract
 from users_pipeline.contract.validation import RecordValidator
 from users_pipeline_tests.conftest import USERS_CONTRACT
 

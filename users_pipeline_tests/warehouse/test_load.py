@@ -6,7 +6,8 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from users_pipeline.contract.record import Field, RecordContract, Row
+from users_pipeline.contract.field import Field
+from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.contract.validation import Reject
 from users_pipeline.warehouse.bookkeeping import already_loaded
 from users_pipeline.warehouse.load import load_day

@@ -8,6 +8,7 @@ a table.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -15,11 +16,14 @@ from dagster._utils.schedules import is_valid_cron_string
 from dagster_aws.s3 import S3Resource
 from pydantic import ValidationError
 
+from users_pipeline.components.scaffold import RestSourceScaffolder
 from users_pipeline.components.schedule import daily_schedule
 from users_pipeline.components.yaml_model import (
     ApiSettings,
     ArchiveSettings,
+    AuthSettings,
     FieldModel,
+    PaginatorSettings,
     PostgresSettings,
     ResourceKeys,
     Setting,
@@ -33,12 +37,14 @@ from users_pipeline.orchestration.execution import executor
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.resources import (
     ApiResource,
+    AuthConfig,
     ArchiveResource,
     PostgresResource,
 )
 from users_pipeline.settings import (
     DEFAULT_MAX_CRAWLS,
     DEFAULT_MAX_REJECT_SHARE,
+    DEFAULT_PAGINATOR,
     DEFAULT_SCHEDULE_CRON,
     EMBEDDED_POSTGRES_FOLDER,
     LOCAL_ARCHIVE_FOLDER,
@@ -46,6 +52,7 @@ from users_pipeline.settings import (
 )
 
 
+@dg.scaffold_with(RestSourceScaffolder)
 class RestSource(dg.Component, dg.Model, dg.Resolvable):
     """A paginated REST list ingested daily: API -> day file -> archive -> Postgres table."""
 
@@ -58,6 +65,9 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     resource_keys: ResourceKeys = ResourceKeys()
     max_crawls: int = DEFAULT_MAX_CRAWLS
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
+    # Whether a record absent from a complete crawl is marked deleted; unset, only where the
+    # pagination style proves the crawl saw the whole list (it states a total).
+    soft_deletes: bool | None = None
     record: list[FieldModel]  # type: ignore[valid-type]
 
     @property
@@ -73,7 +83,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         where = context.path / "defs.yaml"
         contract, cron = self._checked(where)
-        thresholds = Thresholds(self.max_crawls, self.max_reject_share)
+        thresholds = Thresholds(self.max_crawls, self.max_reject_share, self.soft_deletes)
         assets = build_assets(contract, self.names, self.group or self.name, thresholds)
         job = dg.define_asset_job(
             f"{self.name}_daily",
@@ -109,9 +119,9 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         """Every setting, with its key in the YAML (`api.url`)."""
         found = [("schedule_cron", self.schedule_cron)]
         for group in ("api", "archive", "postgres"):
-            model = getattr(self, group)
-            names = type(model).model_fields
-            found += [(f"{group}.{name}", getattr(model, name)) for name in names]
+            found += _settings_in(getattr(self, group), group)
+        if self.api.auth:
+            found += _settings_in(self.api.auth, "api.auth")
         return found
 
     def setting_names(self, group: str) -> dict[str, str]:
@@ -147,6 +157,10 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             setting_names=self.setting_names("api"),
             url=api.url.value(),
             token=api.token.value(),
+            paginator=_paginator_text(api.paginator),
+            data_selector=api.data_selector,
+            params=api.params,
+            auth=_auth_config(api.auth),
             page_size=api.page_size.value(integer=True),
             max_attempts=api.max_attempts.value(integer=True),
             concurrency=api.concurrency.value(integer=True),
@@ -183,3 +197,26 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             table=postgres.table.value(),
             embedded_dir=str(data_dir() / EMBEDDED_POSTGRES_FOLDER),
         )
+
+
+def _settings_in(model: dg.Model, group: str) -> list[tuple[str, Setting]]:
+    """The settings among a YAML group's keys, each with its key (`api.auth.api_key`)."""
+    return [(f"{group}.{key}", value) for key, value in model if isinstance(value, Setting)]
+
+
+def _paginator_text(paginator: str | PaginatorSettings | None) -> str:
+    """The style as the API resource holds it: its name, or its settings as JSON."""
+    if paginator is None:
+        return DEFAULT_PAGINATOR
+    return paginator if isinstance(paginator, str) else json.dumps(paginator)
+
+
+def _auth_config(auth: AuthSettings | None) -> AuthConfig | None:
+    """The auth with each credential read from its environment variables when a run starts."""
+    if auth is None:
+        return None
+    given = {
+        key: value.value(integer=False) if isinstance(value, Setting) else value
+        for key, value in auth.given().items()
+    }
+    return AuthConfig(**given)

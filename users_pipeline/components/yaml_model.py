@@ -63,9 +63,42 @@ def _shared(names: dict[str, str], key: str, default: str | bool | None = None) 
     return Setting(env=[names[key]], default=default)
 
 
+class AuthSettings(dg.Model):
+    """How requests prove who they are, in dlt's vocabulary (`http.auth` checks which keys each
+    `type` takes). Credentials are settings, so a secret is read from the environment."""
+
+    type: str
+    token: Setting | str | None = None
+    name: str | None = None
+    api_key: Setting | str | None = None
+    location: str | None = None
+    username: Setting | str | None = None
+    password: Setting | str | None = None
+    access_token_url: Setting | str | None = None
+    client_id: Setting | str | None = None
+    client_secret: Setting | str | None = None
+    access_token_request_data: dict[str, str] | None = None
+    default_token_expiration: int | None = None
+
+    def given(self) -> dict[str, object]:
+        """The keys set, by name (`type`, `api_key`), as written in the YAML."""
+        return {key: value for key, value in self if value is not None}
+
+
+# A paginator's settings: dlt's keys take names, paths, numbers, flags, or null (`total_path`).
+PaginatorSettings = dict[str, str | int | bool | None]
+
+
 class ApiSettings(dg.Model):
+    """The list endpoint and how to walk it. Without `paginator`, GoRest's page headers and
+    `page_size`; without `data_selector`, each body is a bare array of records."""
+
     url: Setting
     token: Setting = Setting()
+    paginator: str | PaginatorSettings | None = None
+    data_selector: str | None = None
+    params: dict[str, str | int | float | bool] = {}
+    auth: AuthSettings | None = None
     page_size: Setting = Setting(default=DEFAULT_PAGE_SIZE)
     max_attempts: Setting = Setting(default=DEFAULT_MAX_ATTEMPTS)
     concurrency: Setting = Setting()

@@ -98,6 +98,7 @@ def _fetch_asset(
                 files,
                 contract,
                 max_crawls=limits.max_crawls,
+                soft_deletes=limits.soft_deletes,
                 on_page=progress_logger(context.log.info, source.name),
                 on_drift=lambda attempt, problems: context.log.warning(
                     f"crawl {attempt} is not complete: {'; '.join(problems)}"

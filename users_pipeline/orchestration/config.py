@@ -16,6 +16,7 @@ class Thresholds:
 
     max_crawls: int = DEFAULT_MAX_CRAWLS
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
+    soft_deletes: bool | None = None  # unset: where the pagination style proves the whole list
 
 
 class FetchConfig(Config):
@@ -31,6 +32,7 @@ class FetchConfig(Config):
         return Thresholds(
             source.max_crawls if self.max_crawls is None else self.max_crawls,
             source.max_reject_share if self.max_reject_share is None else self.max_reject_share,
+            source.soft_deletes,
         )
 
 

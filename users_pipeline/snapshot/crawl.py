@@ -32,13 +32,18 @@ def take_snapshot(
     contract: RecordContract,
     *,
     max_crawls: int = DEFAULT_MAX_CRAWLS,
+    soft_deletes: bool | None = None,
     on_page: Callable[[Page, int], None] = lambda page, records: None,
     on_drift: Callable[[int, list[str]], None] = lambda attempt, problems: None,
 ) -> Manifest:
     """Crawl into the day file until a crawl is complete or `max_crawls` ran out, then write the
-    rejects and the manifest beside it. Each crawl replaces the previous file."""
+    rejects and the manifest beside it. Each crawl replaces the previous file. Records absent
+    from the day are marked deleted only with `soft_deletes`; unset, where the pagination style
+    states a total (a cursor or link crawl cannot see a record the list skipped while walked)."""
+    if soft_deletes is None:
+        soft_deletes = client.proofs.states_total
     with day_lock(files.folder):
-        return _take_snapshot(client, files, contract, max_crawls, on_page, on_drift)
+        return _take_snapshot(client, files, contract, max_crawls, soft_deletes, on_page, on_drift)
 
 
 def _take_snapshot(
@@ -46,6 +51,7 @@ def _take_snapshot(
     files: DayFiles,
     contract: RecordContract,
     max_crawls: int,
+    soft_deletes: bool,
     on_page: Callable[[Page, int], None],
     on_drift: Callable[[int, list[str]], None],
 ) -> Manifest:
@@ -72,6 +78,7 @@ def _take_snapshot(
         fetch_finished_at=_now(),
         crawl_attempts=attempt,
         crawl_complete=audit.complete,
+        soft_deletes=soft_deletes,
         crawl_problems=audit.problems,
         total_at_start=audit.total_at_start,
         total_at_end=audit.total_at_end,

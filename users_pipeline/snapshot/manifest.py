@@ -32,6 +32,14 @@ class Manifest:
     sha256: str
     rejects_bytes: int
     rejects_sha256: str
+    # Whether records absent from this day are marked deleted (a manifest without it predates
+    # pagination styles that state no total, so its crawl states one).
+    soft_deletes: bool = True
+
+    @property
+    def marks_deletions(self) -> bool:
+        """Only a complete crawl of a day that marks deletions proves a record gone."""
+        return self.crawl_complete and self.soft_deletes
 
     def to_json(self) -> bytes:
         """One line, like every object in the archive: a lake table of manifests reads it."""

@@ -1,8 +1,12 @@
 """The REST API of a source."""
 
-from dagster import ConfigurableResource, InitResourceContext
+import json
+from typing import Any
+
+from dagster import Config, ConfigurableResource, InitResourceContext
 from pydantic import Field
 
+from users_pipeline.http.auth import make_auth
 from users_pipeline.http.client import RestClient
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.settings import (
@@ -16,6 +20,27 @@ from users_pipeline.settings import (
 )
 
 
+class AuthConfig(Config):
+    """How requests authenticate, in dlt's vocabulary (`http.auth.make_auth` checks the keys of
+    each type); credentials are resolved from the environment when a run starts."""
+
+    type: str = Field(description="bearer, api_key, http_basic or oauth2_client_credentials")
+    token: str | None = None
+    name: str | None = None
+    api_key: str | None = None
+    location: str | None = None
+    username: str | None = None
+    password: str | None = None
+    access_token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    access_token_request_data: dict[str, str] | None = None
+    default_token_expiration: int | None = None
+
+    def given(self) -> dict[str, object]:
+        return {key: value for key, value in self if value is not None}
+
+
 class ApiResource(ConfigurableResource):
     """A source's paginated REST list endpoint."""
 
@@ -24,7 +49,15 @@ class ApiResource(ConfigurableResource):
     )
     url: str = Field(description="The list endpoint, an http(s) URL")
     token: str | None = Field(default=None, description="Optional bearer token")
-    paginator: str = Field(default=DEFAULT_PAGINATOR, description="The pagination style's name")
+    paginator: str = Field(
+        default=DEFAULT_PAGINATOR,
+        description="The pagination style: its name, or a JSON object in dlt's vocabulary",
+    )
+    data_selector: str | None = Field(
+        default=None, description="Where the records are in a body (`data.items`); unset = a bare array"
+    )
+    params: dict[str, Any] = Field(default={}, description="Query parameters of every request")
+    auth: AuthConfig | None = Field(default=None, description="How requests authenticate")
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, description="Records asked for per page")
     timeout_seconds: float = Field(
         default=DEFAULT_TIMEOUT_SECONDS, description="Per-request timeout"
@@ -46,16 +79,24 @@ class ApiResource(ConfigurableResource):
 
     def get_client(self, records_name: str = "records") -> RestClient:
         """A client whose messages call the records `records_name` (the source's name)."""
+        names = SettingNames(self.setting_names)
         return RestClient(
             self.url,
-            token=self.token,
-            paginator=self.paginator,
+            auth=make_auth(self.auth.given() if self.auth else None, names, token=self.token),
+            paginator=paginator_settings(self.paginator),
+            data_selector=self.data_selector,
+            params=self.params,
             page_size=self.page_size,
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds,
             concurrency=self.concurrency,
             max_page_bytes=self.max_page_bytes,
-            setting_names=SettingNames(self.setting_names),
+            setting_names=names,
             records_name=records_name,
         )
+
+
+def paginator_settings(paginator: str) -> str | dict[str, object]:
+    """A style's name, or its settings from their JSON (the launchpad shows them as one line)."""
+    return json.loads(paginator) if paginator.lstrip().startswith("{") else paginator

@@ -30,8 +30,11 @@ def progress_logger(log: Callable[[str], None], records_name: str) -> Callable[[
 
 def log_load(log: DagsterLogManager, loaded: DayLoadReport, table: str) -> None:
     archived, result = loaded.archived, loaded.result
-    if not archived.snapshot.crawl_complete:
+    snapshot = archived.snapshot
+    if not snapshot.crawl_complete:
         log.warning(f"{archived.uri} is from an incomplete crawl: no one was deleted")
+    elif not snapshot.soft_deletes:
+        log.info(f"{archived.uri}: soft deletes are off for this source, so no one was deleted")
     if result.skipped:
         log.info(f"{archived.day} was already loaded from this object: nothing to do")
     for note in [*result.table_changes, *result.notices]:

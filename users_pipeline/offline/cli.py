@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 
-from users_pipeline.offline.customers import generate_customers
+from users_pipeline.offline.customers import GeneratedCustomers
 from users_pipeline.offline.faults import GOREST_RATE_WINDOW_SECONDS, Faults
 from users_pipeline.offline.records import MAX_DEFAULT_RELATED, generate_resources, generate_users
 from users_pipeline.offline.server import GoRestServer
@@ -175,7 +175,7 @@ def _server(options: argparse.Namespace) -> GoRestServer:
         port=options.port,
         token=options.token,
         faults=faults,
-        customers=generate_customers(options.customers, seed=options.seed),
+        customers=GeneratedCustomers(options.customers, seed=options.seed),
         credentials=credentials,
         token_expires_after=options.token_expires_after or None,
     )

@@ -100,7 +100,7 @@ def generate_users(count: int, seed: int = 0, first_id: int = 7000001) -> list[d
             {
                 "id": user_id,
                 "name": name,
-                "email": unique_email(ascii_slug(f"{first} {last}"), emails),
+                "email": _unique_email(ascii_slug(f"{first} {last}"), emails),
                 "gender": gender,
                 "status": "active" if rng.random() < 0.55 else "inactive",
             }
@@ -231,7 +231,7 @@ def ascii_slug(text: str) -> str:
     return "_".join(words) or "user"
 
 
-def unique_email(local: str, taken: dict[str, int]) -> str:
+def _unique_email(local: str, taken: dict[str, int]) -> str:
     """`name@example.test`, then `name2@...`, `name3@...`: a counter per name keeps a million
     users linear (names repeat a lot)."""
     count = taken.get(local, 0) + 1

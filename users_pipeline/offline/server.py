@@ -17,7 +17,7 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import ThreadingHTTPServer
 
 from users_pipeline.offline.faults import Faults
@@ -46,7 +46,8 @@ class GoRestServer:
     `{"path", "query", "headers", "status"}` (status None when the connection was dropped;
     token requests also log their `form`, without the client secret).
 
-    `customers` (none by default; see `generate_customers`) are served live in each pagination
+    `customers` (none by default; a list from `generate_customers`, or `GeneratedCustomers` to
+    make them as they are asked for) are served live in each pagination
     style at `style_urls[style]`, accepting `credentials`, with OAuth2 tokens from `token_url`
     that each serve `token_expires_after` requests (None: any number). GoRest's token, rate
     limit and faults, other than the delay, apply to GoRest's lists only.
@@ -61,7 +62,7 @@ class GoRestServer:
         port: int = 0,
         token: str | None = None,
         faults: Faults | None = None,
-        customers: list[dict] | None = None,
+        customers: Sequence[dict] | None = None,
         credentials: Credentials | None = None,
         token_expires_after: int | None = DEFAULT_TOKEN_EXPIRES_AFTER,
     ) -> None:
@@ -73,7 +74,7 @@ class GoRestServer:
         self.users = generate_users(2751) if users is None else users
         self.token = token
         self.faults = faults or Faults()
-        self.customers: list[dict] = [] if customers is None else customers
+        self.customers: Sequence[dict] = [] if customers is None else customers
         self.credentials = credentials or Credentials()
         self.tokens = TokenIssuer(token_expires_after)
         self.requests: list[dict] = []

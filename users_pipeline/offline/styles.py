@@ -3,7 +3,7 @@ with, and an OAuth2 client-credentials token endpoint whose tokens run out after
 requests, so a client's every style and auth type can be tested end to end over real HTTP.
 
 GET endpoints, at `GoRestServer.style_urls[style]`, named by dlt's paginator types, all serving
-`GoRestServer.customers` (see `generate_customers`) as query, body and headers, and auth:
+`GoRestServer.customers` (see the `customers` module); for each, its query, body and headers, and auth:
 
 - `/styles/cursor/customers`: `?cursor=&limit=`;
   `{"object": "list", "data": [...], "has_more": bool, "next_cursor": "..."}`;
@@ -49,7 +49,7 @@ import base64
 import binascii
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from http.cookies import CookieError, SimpleCookie
@@ -145,7 +145,7 @@ Page = tuple[object, dict[str, str]]
 
 @dataclass(frozen=True)
 class Endpoint:
-    page: Callable[[list[dict], StyleRequest], Page]
+    page: Callable[[Sequence[dict], StyleRequest], Page]
     authorized: Callable[[GoRestServer, StyleRequest], bool]
     challenge: str | None = None
 
@@ -263,18 +263,18 @@ def _anyone(server: GoRestServer, request: StyleRequest) -> bool:
 # Pages.
 
 
-def _cursor_page(customers: list[dict], request: StyleRequest) -> Page:
+def _cursor_page(customers: Sequence[dict], request: StyleRequest) -> Page:
     records, has_more, next_cursor = _cursor_walk(customers, request)
     body = {"object": "list", "data": records, "has_more": has_more, "next_cursor": next_cursor}
     return body, {}
 
 
-def _header_cursor_page(customers: list[dict], request: StyleRequest) -> Page:
+def _header_cursor_page(customers: Sequence[dict], request: StyleRequest) -> Page:
     records, has_more, next_cursor = _cursor_walk(customers, request)
     return records, {NEXT_CURSOR_HEADER: next_cursor} if has_more else {}
 
 
-def _header_link_page(customers: list[dict], request: StyleRequest) -> Page:
+def _header_link_page(customers: Sequence[dict], request: StyleRequest) -> Page:
     page = _int_param(request.query, "page", 1, 1)
     per_page = _page_size(request.query, "per_page", GITHUB_DEFAULT_PER_PAGE)
     page_count = math.ceil(len(customers) / per_page)
@@ -292,7 +292,7 @@ def _header_link_page(customers: list[dict], request: StyleRequest) -> Page:
     return _slice(customers, page, per_page), headers
 
 
-def _json_link_page(customers: list[dict], request: StyleRequest) -> Page:
+def _json_link_page(customers: Sequence[dict], request: StyleRequest) -> Page:
     page = _int_param(request.query, "page", 1, 1)
     page_size = _page_size(request.query, "page_size", DEFAULT_PAGE_SIZE)
     next_page = _next_page(request, page, math.ceil(len(customers) / page_size))
@@ -306,13 +306,13 @@ def _json_link_page(customers: list[dict], request: StyleRequest) -> Page:
     return body, {}
 
 
-def _offset_page(customers: list[dict], request: StyleRequest) -> Page:
+def _offset_page(customers: Sequence[dict], request: StyleRequest) -> Page:
     offset = _int_param(request.query, "offset", 0, 0)
     limit = _page_size(request.query, "limit", DEFAULT_PAGE_SIZE)
     return {"items": customers[offset : offset + limit], "total": len(customers)}, {}
 
 
-def _page_number_page(customers: list[dict], request: StyleRequest) -> Page:
+def _page_number_page(customers: Sequence[dict], request: StyleRequest) -> Page:
     page = _int_param(request.query, "page", 1, 1)
     per_page = _page_size(request.query, "per_page", DEFAULT_PAGE_SIZE)
     body = {
@@ -324,8 +324,8 @@ def _page_number_page(customers: list[dict], request: StyleRequest) -> Page:
     return body, {}
 
 
-def _single_page(customers: list[dict], request: StyleRequest) -> Page:
-    return {"data": {STYLED_RESOURCE: customers}}, {}
+def _single_page(customers: Sequence[dict], request: StyleRequest) -> Page:
+    return {"data": {STYLED_RESOURCE: customers[:]}}, {}
 
 
 ENDPOINTS = {
@@ -340,7 +340,7 @@ ENDPOINTS = {
 STYLES = tuple(ENDPOINTS)
 
 
-def _cursor_walk(customers: list[dict], request: StyleRequest) -> tuple[list[dict], bool, str]:
+def _cursor_walk(customers: Sequence[dict], request: StyleRequest) -> tuple[list[dict], bool, str]:
     """The page after the request's cursor, whether more follow, and the cursor past it."""
     limit = _page_size(request.query, "limit", DEFAULT_PAGE_SIZE)
     asked = request.query.get("cursor")
@@ -386,7 +386,7 @@ def _page_url(request: StyleRequest, page: int, size: int, size_param: str) -> s
     return f"{request.url}?{urlencode({**request.query, 'page': page, size_param: size})}"
 
 
-def _slice(customers: list[dict], page: int, size: int) -> list[dict]:
+def _slice(customers: Sequence[dict], page: int, size: int) -> list[dict]:
     return customers[(page - 1) * size : page * size]
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from users_pipeline.offline import generate_customers
+from users_pipeline.offline import GeneratedCustomers, generate_customers
 from users_pipeline.offline.bodies import exact_json
 
 CUSTOMER_ID = re.compile(r"cus_[0-9A-Za-z]{14}")
@@ -42,8 +42,8 @@ def test_generated_customers_look_like_stripe_customers() -> None:
     assert {customer["object"] for customer in customers} == {"customer"}
     assert {customer["currency"] for customer in customers} == {"eur", "usd", "gbp", "inr"}
     assert {customer["delinquent"] for customer in customers} == {True, False}
-    emails = [customer["email"] for customer in customers]
-    assert len(set(emails)) == len(emails)
+    assert all(customer["email"].isascii() for customer in customers)
+    assert customers[0]["email"] == "zoe_o_briain@example.test"
     addresses = [customer["address"] for customer in customers]
     assert None in addresses
     assert any(address and address["city"] is None for address in addresses)
@@ -78,6 +78,24 @@ def test_first_customers_hold_what_breaks_naive_code() -> None:
         "tags": ["vip", "beta"],
         "limits": {"seats": 250},
     }
+
+
+def test_generated_customers_are_made_when_asked_for() -> None:
+    listed = generate_customers(60, seed=3)
+    lazy = GeneratedCustomers(60, seed=3)
+    assert len(lazy) == 60
+    assert lazy[:] == list(lazy) == listed
+    assert lazy[10:20] == listed[10:20]
+    assert lazy[55:100] == listed[55:]
+    assert lazy[::7] == listed[::7]
+    assert (lazy[0], lazy[-1]) == (listed[0], listed[-1])
+    with pytest.raises(IndexError):
+        lazy[60]
+    million = GeneratedCustomers(1_000_000)
+    last_page = million[999_990:]
+    assert len(last_page) == 10
+    assert len({customer["id"] for customer in million[::997]}) == len(range(0, 1_000_000, 997))
+    assert last_page[-1]["created"] > million[999_989]["created"]
 
 
 def test_exact_json_writes_each_decimal_as_its_text() -> None:

@@ -74,6 +74,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
+            length = -1
+        if length < 0:
             self.send_error(HTTPStatus.BAD_REQUEST, "Bad Content-Length")
             return
         form = dict(parse_qsl(self.rfile.read(length).decode("utf-8", "replace")))

@@ -3,7 +3,8 @@ with, and an OAuth2 client-credentials token endpoint whose tokens run out after
 requests, so a client's every style and auth type can be tested end to end over real HTTP.
 
 GET endpoints, at `GoRestServer.style_urls[style]`, named by dlt's paginator types, all serving
-`GoRestServer.customers` (see the `customers` module); for each, its query, body and headers, and auth:
+`GoRestServer.customers` (see the `customers` module); each with its query, body and headers,
+and auth:
 
 - `/styles/cursor/customers`: `?cursor=&limit=`;
   `{"object": "list", "data": [...], "has_more": bool, "next_cursor": "..."}`;

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from users_pipeline.settings import GOREST_MAX_PAGE_SIZE
 
+# GoRest's sliding rate-limit window.
+GOREST_RATE_WINDOW_SECONDS = 60.0
 # Rate-limit headers GoRest would send to a client that has budget to spare.
 UNLIMITED_RATE = 1_000_000
 # A forced 429 looks like a spent budget: nothing left, retry in a second.
@@ -35,7 +37,7 @@ class Faults:
     disconnect_pages: set[int] = field(default_factory=set)
     # Requests per sliding window (at least 1); None = unlimited.
     rate_limit: int | None = None
-    window_seconds: float = 60.0
+    window_seconds: float = GOREST_RATE_WINDOW_SECONDS
     # GoRest's per_page cap: above it, pages silently hold GoRest's default page size of records.
     # Lower it to see what a client does when the cap changes under it.
     max_page_size: int = GOREST_MAX_PAGE_SIZE

@@ -92,7 +92,7 @@ def generate_users(count: int, seed: int = 0, first_id: int = 7000001) -> list[d
             first, last, gender = SHOWCASE_USERS[index]
             name = f"{first} {last}"
         else:
-            first, last, gender = _person(rng)
+            first, last, gender = random_person(rng)
             name = f"{first} {last}"
             if rng.random() < 0.1:
                 name = f"{rng.choice(TITLES)} {name}"
@@ -100,7 +100,7 @@ def generate_users(count: int, seed: int = 0, first_id: int = 7000001) -> list[d
             {
                 "id": user_id,
                 "name": name,
-                "email": _unique_email(_ascii_slug(f"{first} {last}"), emails),
+                "email": _unique_email(ascii_slug(f"{first} {last}"), emails),
                 "gender": gender,
                 "status": "active" if rng.random() < 0.55 else "inactive",
             }
@@ -140,13 +140,13 @@ def generate_comments(
     comments: list[dict] = []
     comment_id = first_id
     for _ in range(count if post_ids else 0):
-        first, last, _gender = _person(rng)
+        first, last, _gender = random_person(rng)
         comments.append(
             {
                 "id": comment_id,
                 "post_id": rng.choice(post_ids),
                 "name": f"{first} {last}",
-                "email": f"{_ascii_slug(f'{first} {last}')}@example.test",
+                "email": f"{ascii_slug(f'{first} {last}')}@example.test",
                 "body": _paragraph(rng, 1, 3),
             }
         )
@@ -202,7 +202,7 @@ def generate_resources(
     }
 
 
-def _person(rng: random.Random) -> tuple[str, str, str]:
+def random_person(rng: random.Random) -> tuple[str, str, str]:
     """(first, last, gender), all from one culture so the name looks real."""
     _, male_names, female_names, family_names = rng.choices(NAME_CULTURES, CULTURE_WEIGHTS)[0]
     gender = rng.choice(("male", "female"))
@@ -223,7 +223,7 @@ def _paragraph(rng: random.Random, shortest: int, longest: int) -> str:
     return " ".join(_sentence(rng, 4, 14) for _ in range(rng.randint(shortest, longest)))
 
 
-def _ascii_slug(text: str) -> str:
+def ascii_slug(text: str) -> str:
     """'Zoë Ó Briain' -> 'zoe_o_briain'; scripts with no Latin letters fold to 'user'."""
     decomposed = unicodedata.normalize("NFKD", text.lower().translate(ASCII_FOLDS))
     letters = (ch for ch in decomposed if not unicodedata.combining(ch))

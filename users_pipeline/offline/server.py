@@ -1,5 +1,7 @@
 """`GoRestServer`: a local stand-in for GoRest v2's list API (users, posts, comments, todos), with
 switches to inject faults, and the HTTP server under it that can cut clients off like an outage.
+Beside GoRest's lists it serves generated customers in every pagination style other APIs use,
+each behind its own auth, with an OAuth2 token endpoint (see `styles`).
 
 Tests and the README's offline quickstart need GoRest's exact behaviour (pagination headers, the
 silent `per_page` cap, a rate limit whose reset is in seconds, JSON errors) without internet, and
@@ -15,13 +17,21 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import ThreadingHTTPServer
 
 from users_pipeline.offline.faults import Faults
 from users_pipeline.offline.handler import RequestHandler
 from users_pipeline.offline.pages import API_PATH, RESOURCES
 from users_pipeline.offline.records import generate_users
+from users_pipeline.offline.styles import (
+    DEFAULT_TOKEN_EXPIRES_AFTER,
+    STYLES,
+    TOKEN_PATH,
+    Credentials,
+    TokenIssuer,
+    style_url,
+)
 
 
 class GoRestServer:
@@ -33,7 +43,14 @@ class GoRestServer:
     any of them while serving. Binds on construction so the URLs are known at once (port 0 picks a
     free port); `start()` serves from a daemon thread. `on_request(page)` runs before any list
     request is answered, and every request is logged in `requests` as
-    `{"path", "query", "headers", "status"}` (status None when the connection was dropped).
+    `{"path", "query", "headers", "status"}` (status None when the connection was dropped;
+    token requests also log their `form`, without the client secret).
+
+    `customers` (none by default; a list from `generate_customers`, or `GeneratedCustomers` to
+    make them as they are asked for) are served live in each pagination
+    style at `style_urls[style]`, accepting `credentials`, with OAuth2 tokens from `token_url`
+    that each serve `token_expires_after` requests (None: any number). GoRest's token, rate
+    limit and faults, other than the delay, apply to GoRest's lists only.
     """
 
     def __init__(
@@ -45,6 +62,9 @@ class GoRestServer:
         port: int = 0,
         token: str | None = None,
         faults: Faults | None = None,
+        customers: Sequence[dict] | None = None,
+        credentials: Credentials | None = None,
+        token_expires_after: int | None = DEFAULT_TOKEN_EXPIRES_AFTER,
     ) -> None:
         others = resources or {}
         unknown = sorted(set(others) - set(RESOURCES[1:]))
@@ -54,13 +74,18 @@ class GoRestServer:
         self.users = generate_users(2751) if users is None else users
         self.token = token
         self.faults = faults or Faults()
+        self.customers: Sequence[dict] = [] if customers is None else customers
+        self.credentials = credentials or Credentials()
+        self.tokens = TokenIssuer(token_expires_after)
         self.requests: list[dict] = []
         self.on_request: Callable[[int], None] | None = None
         self._requests_lock = threading.Lock()
         self._httpd = TrackingHTTPServer((host, port), self)
-        base = f"http://{host}:{self._httpd.server_address[1]}{API_PATH}"
-        self.urls = {name: f"{base}/{name}" for name in RESOURCES}
+        origin = f"http://{host}:{self._httpd.server_address[1]}"
+        self.urls = {name: f"{origin}{API_PATH}/{name}" for name in RESOURCES}
         self.url = self.urls["users"]
+        self.style_urls = {style: style_url(origin, style) for style in STYLES}
+        self.token_url = f"{origin}{TOKEN_PATH}"
         self._thread: threading.Thread | None = None
 
     @property

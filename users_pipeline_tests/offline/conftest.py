@@ -11,7 +11,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from users_pipeline.offline import GoRestServer, generate_resources, generate_users
+from users_pipeline.offline import (
+    GoRestServer,
+    generate_customers,
+    generate_resources,
+    generate_users,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +40,20 @@ def related(users: list[dict]) -> dict[str, list[dict]]:
 def full_server(users: list[dict], related: dict[str, list[dict]]) -> Iterator[GoRestServer]:
     copies = {name: [dict(record) for record in listed] for name, listed in related.items()}
     with GoRestServer([dict(user) for user in users], resources=copies) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def customers() -> list[dict]:
+    """Five pages of ten, the last one short."""
+    return generate_customers(47)
+
+
+@pytest.fixture
+def styles_server(customers: list[dict]) -> Iterator[GoRestServer]:
+    """The customers in every style, OAuth2 tokens serving 3 requests each."""
+    copies = [dict(customer) for customer in customers]
+    with GoRestServer([], customers=copies, token_expires_after=3) as running:
         yield running
 
 

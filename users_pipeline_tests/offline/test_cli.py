@@ -9,6 +9,8 @@ from pathlib import Path
 
 import requests
 
+from users_pipeline.offline import STYLES, generate_customers
+
 # The installed console command, run outside the repository: the offline quickstart must work
 # from any directory.
 GOREST_COMMAND = str(Path(sys.executable).with_name("users-pipeline-gorest"))
@@ -66,7 +68,7 @@ def test_cli_exports_every_list_url_to_the_command(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "USERS 12\nPOSTS 20\nCOMMENTS 30\nTODOS 12\n"
-    announced = result.stderr.splitlines()
+    announced = result.stderr.splitlines()[:4]
     assert [line.split(" at http://127.0.0.1:")[0] for line in announced] == [
         "GoRest-compatible server serving 12 users",
         "GoRest-compatible server serving 20 posts",
@@ -102,3 +104,67 @@ def test_module_serves_until_sigterm(tmp_path: Path, session: requests.Session) 
     finally:
         process.kill()
         process.wait()
+
+
+FETCH_EVERY_STYLE = """
+import base64, json, os, time, urllib.parse, urllib.request
+
+env = os.environ
+
+def get(variable, query="", headers=None):
+    request = urllib.request.Request(env[variable] + query, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+bearer = {"Authorization": "Bearer " + env["CUSTOMERS_BEARER_TOKEN"]}
+basic = base64.b64encode(f"{env['CUSTOMERS_USERNAME']}:{env['CUSTOMERS_PASSWORD']}".encode())
+form = urllib.parse.urlencode({
+    "grant_type": "client_credentials",
+    "client_id": env["CUSTOMERS_CLIENT_ID"],
+    "client_secret": env["CUSTOMERS_CLIENT_SECRET"],
+}).encode()
+with urllib.request.urlopen(env["CUSTOMERS_TOKEN_URL"], data=form) as response:
+    oauth = {"Authorization": "Bearer " + json.load(response)["access_token"]}
+answers = [
+    get("CUSTOMERS_CURSOR_URL", "?limit=100", {"X-API-Key": env["CUSTOMERS_API_KEY"]}),
+    get("CUSTOMERS_HEADER_LINK_URL", "", bearer),
+    get("CUSTOMERS_JSON_LINK_URL", "?page_size=100"),
+    get("CUSTOMERS_OFFSET_URL", "?limit=100", {"Authorization": "Basic " + basic.decode()}),
+    get("CUSTOMERS_PAGE_NUMBER_URL", "?per_page=100", oauth),
+    get("CUSTOMERS_PAGE_NUMBER_URL", "?per_page=100", oauth),
+    get("CUSTOMERS_PAGE_NUMBER_URL", "?per_page=100", oauth),
+    get("CUSTOMERS_HEADER_CURSOR_URL", "?limit=100&api_key=" + env["CUSTOMERS_API_KEY"]),
+    get("CUSTOMERS_SINGLE_PAGE_URL", "", {"Cookie": "api_key=" + env["CUSTOMERS_API_KEY"]}),
+]
+print([status for status, _ in answers])
+print(answers[0][1]["data"][0]["id"], len(answers[-1][1]["data"]["customers"]))
+print([get("USERS_API_URL")[0] for _ in range(2)])
+time.sleep(0.3)
+print(get("USERS_API_URL")[0])
+"""
+
+
+def test_cli_exports_each_style_url_and_credential_to_the_command(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        *("--users", "3", "--customers", "12", "--seed", "4"),
+        *("--api-key", "k3y", "--bearer-token", "b34r", "--basic-user", "ann"),
+        *("--basic-password", "pw", "--client-id", "app", "--client-secret", "s3cr3t"),
+        *("--token-expires-after", "2", "--rate-limit", "1", "--rate-window-seconds", "0.2"),
+        *("--", sys.executable, "-c", FETCH_EVERY_STYLE),
+    )
+    assert result.returncode == 0, result.stderr
+    statuses, first, rate_limited, after_the_window = result.stdout.splitlines()
+    assert statuses == "[200, 200, 200, 200, 200, 200, 401, 200, 200]"
+    assert first.split() == [generate_customers(1, seed=4)[0]["id"], "12"]
+    assert (rate_limited, after_the_window) == ("[200, 429]", "200")
+    announced = result.stderr.splitlines()[4:]
+    assert [line.split(" at http://127.0.0.1:")[0] for line in announced] == [
+        *(f"{style} pagination serving 12 customers" for style in STYLES),
+        "OAuth2 client credentials token",
+    ]
+    assert announced[-1].endswith("/oauth/token")
+    assert not [secret for secret in ("k3y", "b34r", "s3cr3t") if secret in result.stderr]

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if command:
             print(announcement, file=sys.stderr, flush=True)
             try:
-                return _run_command(command, _command_environment(server, options.token))
+                env = {**os.environ, **server_environment(server, options.token)}
+                return _run_command(command, env)
             except KeyboardInterrupt:
                 return 130
         print(announcement, flush=True)
@@ -200,10 +201,10 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _command_environment(server: GoRestServer, token: str | None) -> dict[str, str]:
+def server_environment(server: GoRestServer, token: str | None = None) -> dict[str, str]:
     """Each list's URL as <NAME>_API_URL, and the token as <NAME>_API_TOKEN, like USERS_API_*;
     each style's URL as CUSTOMERS_<STYLE>_URL, the token endpoint and the credentials."""
-    env = dict(os.environ)
+    env = {}
     for name, url in server.urls.items():
         env[f"{name.upper()}_API_URL"] = url
         if token is not None:

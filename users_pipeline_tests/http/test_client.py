@@ -36,7 +36,7 @@ def test_without_pagination_headers_stops_at_a_short_page(gorest: GoRestServer):
     [
         (b"<html><body>Service unavailable</body></html>", "body is not JSON"),
         (b'[{"id": 1, "name": "trunc', "body is not JSON"),
-        (b'{"data": []}', "expected a JSON array of users, got dict"),
+        (b'{"data": []}', "expected a JSON array of users, got object"),
     ],
 )
 def test_a_body_that_is_not_a_list_of_users_is_a_clear_error(gorest, body, expected):

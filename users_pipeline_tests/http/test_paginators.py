@@ -37,7 +37,8 @@ def respond(transport: Transport, request: PageRequest, page_count: bool = True)
         for name, value in response.headers.items()
         if page_count or name.lower() != "x-pagination-pages"
     }
-    return PageResponse(headers, orjson.loads(response.content))
+    body = orjson.loads(response.content)
+    return PageResponse(headers, body, body)
 
 
 def walk(paginator: GoRestPaginator, transport: Transport, page_count: bool = True) -> list:
@@ -119,5 +120,5 @@ def test_page_size_above_the_cap_is_refused_before_any_request(gorest: GoRestSer
 
 
 def test_an_unknown_style_is_refused_naming_the_setting(gorest: GoRestServer):
-    with pytest.raises(ApiError, match=r"^api.paginator 'cursor' is not a pagination style"):
-        users_client(gorest.url, paginator="cursor")
+    with pytest.raises(ApiError, match=r"^api.paginator 'cursors' is not a pagination style"):
+        users_client(gorest.url, paginator="cursors")

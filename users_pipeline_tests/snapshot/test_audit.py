@@ -48,7 +48,7 @@ def crawl(pages: list[list[dict]]) -> tuple[CrawlAudit, list[tuple[int, str]]]:
             "X-Pagination-Page": str(number),
             "X-Pagination-Limit": str(PAGE_SIZE),
         }
-        audit.observe(paginator.update_state(PageResponse(headers, records)))
+        audit.observe(paginator.update_state(PageResponse(headers, records, records)))
         _, rejected = validator.split(records, first_number=audit.records - len(records) + 1)
         rejects += [(reject.record_number, reject.reason) for reject in rejected]
     return audit, rejects

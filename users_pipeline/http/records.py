@@ -47,7 +47,7 @@ class BodyPath:
         if not found:
             keys = sorted(map(str, body)) if isinstance(body, Mapping) else []
             shown = ", ".join(keys[:MAX_KEYS_SHOWN] + ["..."] * (len(keys) > MAX_KEYS_SHOWN))
-            had = f"its top-level keys: {shown}" if keys else f"a {json_type(body)}"
+            had = f"its top-level keys: {shown}" if keys else f"it is a JSON {json_type(body)}"
             raise ApiError(f"{self.setting} {self.path!r} is not in the body ({had})")
         return value
 

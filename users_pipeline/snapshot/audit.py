@@ -39,6 +39,9 @@ class CrawlAudit:
     short_pages: list[int] = field(default_factory=list)
     oversized_pages: list[int] = field(default_factory=list)
     _ids: KeySet = field(default_factory=KeySet, repr=False)
+    # Short pages not yet followed by records: the end of the list, if only empty pages follow
+    # (a style that stops after an empty page asks for one more).
+    _short_so_far: list[int] = field(default_factory=list, repr=False)
 
     def observe(self, page: Page) -> None:
         if self.pages_fetched == 0:
@@ -52,8 +55,11 @@ class CrawlAudit:
             served = page.served_page_size
             if served is not None and served != size:
                 self.unexpected_page_sizes.add(served)
+            if page.records:
+                self.short_pages += self._short_so_far
+                self._short_so_far = []
             if not page.is_last and len(page.records) < size:
-                self.short_pages.append(page.number)
+                self._short_so_far.append(page.number)
             if len(page.records) > size:
                 self.oversized_pages.append(page.number)
         self.repeated_ids += self._ids.seen_before(_page_keys(page, self.key)).count(True)

@@ -16,9 +16,9 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.records import BodyPath
@@ -29,6 +29,8 @@ from users_pipeline.settings import (
     GOREST_MAX_PAGE_SIZE,
     SettingNames,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,16 @@ def stated_int(path: BodyPath, body: object) -> int:
     return value
 
 
+def stated(
+    path: BodyPath | None, body: object, read: Callable[[BodyPath, object], T], required: bool
+) -> T | None:
+    """What `read` reads at `path`; None when no path is set, or when it is absent and not
+    `required`."""
+    if path is None or not (required or path.find(body)[0]):
+        return None
+    return read(path, body)
+
+
 def stated_token(path: BodyPath, body: object) -> str | int | None:
     """A cursor or next URL at `path`; None (the end of the list) when absent, null or empty."""
     found, value = path.find(body)
@@ -259,18 +271,15 @@ class RangePaginator:
         records, value = response.records, self._value
         self._number += 1
         self._refuse_a_repeat(records, value)
-        total = None
-        if self._total_path is not None:
-            total = stated_int(self._total_path, response.body)
+        # The empty page that ends the list need not state the rest (as in dlt).
+        empty_end = self._stop_after_empty_page and not records
+        total = stated(self._total_path, response.body, stated_int, required=not empty_end)
+        if total is not None:
             self._end = total + self._end_offset
         self._value += self._step
         ends = [end for end in (self._end, self._maximum) if end is not None]
-        has_more = self._has_more_path is None or stated_bool(self._has_more_path, response.body)
-        is_last = (
-            (self._stop_after_empty_page and not records)
-            or any(self._value >= end for end in ends)
-            or not has_more
-        )
+        has_more = stated(self._has_more_path, response.body, stated_bool, not empty_end)
+        is_last = empty_end or any(self._value >= end for end in ends) or has_more is False
         self.has_next_page = not is_last
         if self._total_counts_pages:
             return Page(self._number, records, is_last, page_count=self._pages(total))

@@ -405,3 +405,41 @@ def test_a_dlt_paginator_block_carries_over_with_dlts_defaults():
     assert cursor.next_request().params == {"cursor": "abc"}
     assert offset.proofs.page_size == 50 and offset.proofs.states_total
     assert not page_number.proofs.states_total and not cursor.proofs.states_total
+
+
+def test_a_total_the_body_does_not_state_fails_naming_the_path_and_the_keys(api: ListApi):
+    offset = {"type": "offset", "limit": 10, "total_path": "count"}
+    with (
+        list_client(api, "offset", paginator=offset, data_selector="items") as client,
+        pytest.raises(ApiError) as error,
+    ):
+        crawl(client)
+    assert str(error.value) == (
+        f"GET {api.url}/offset offset 0: api.paginator.total_path 'count' is not in the body"
+        " (its top-level keys: items, total)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"has_more": True, "next_cursor": None},
+            "api.paginator.has_more_path 'has_more' says more, but api.paginator.cursor_path"
+            " 'next_cursor' gives no cursor",
+        ),
+        (
+            {"has_more": "maybe", "next_cursor": "c"},
+            "api.paginator.has_more_path 'has_more' is 'maybe', not true or false",
+        ),
+        (
+            {"has_more": True, "next_cursor": {"id": 3}},
+            "api.paginator.cursor_path 'next_cursor' is {'id': 3}, not a text or a number",
+        ),
+    ],
+)
+def test_a_cursor_page_that_cannot_lead_on_fails_naming_the_settings(body: dict, message: str):
+    paginator = make_paginator(CURSOR, page_size=100, names=SettingNames())
+    with pytest.raises(ApiError) as error:
+        paginator.update_state(PageResponse({}, body, [{"id": 1}]))
+    assert str(error.value) == message

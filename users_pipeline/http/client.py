@@ -161,8 +161,9 @@ class RestClient:
         another origin, so credentials go nowhere else.
         INTEGRATOR: replace with `self._transport.follow(url, where)` once it exists."""
         parts = urlsplit(self._url)
-        origin = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
-        absolute = urljoin(urlunsplit((*urlsplit(origin)[:2], parts.path, "", "")), url)
+        host = parts.netloc.rpartition("@")[2]  # credentials in the URL go in a header
+        origin = f"{parts.scheme}://{host}"
+        absolute = urljoin(urlunsplit((parts.scheme, host, parts.path, "", "")), url)
         if not absolute.startswith(f"{origin}/"):
             raise ApiError(f"{where}: the next URL is not on the API's origin {origin}")
         return absolute

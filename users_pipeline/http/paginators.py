@@ -142,7 +142,7 @@ def stated_bool(path: BodyPath, body: object) -> bool:
 def stated_int(path: BodyPath, body: object) -> int:
     """A whole number the body states at `path`, as a number or as text."""
     value = path.value(body)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(f"{path.setting} {path.path!r} is {value!r}, not a whole number")

@@ -47,7 +47,7 @@ class BodyPath:
         if not found:
             keys = sorted(map(str, body)) if isinstance(body, Mapping) else []
             shown = ", ".join(keys[:MAX_KEYS_SHOWN] + ["..."] * (len(keys) > MAX_KEYS_SHOWN))
-            had = f"its top-level keys: {shown}" if keys else f"it is a JSON {json_type(body)}"
+            had = f"its top-level keys: {shown}" if keys else f"it is a {type(body).__name__}"
             raise ApiError(f"{self.setting} {self.path!r} is not in the body ({had})")
         return value
 
@@ -78,19 +78,6 @@ def page_records(body: object, selector: BodyPath | None, where: str, records_na
     if not isinstance(records, list):
         at = f" at {selector.setting} {selector.path!r}" if selector is not None else ""
         raise ApiError(
-            f"{where}: expected a JSON array of {records_name}{at}, got {json_type(records)}"
+            f"{where}: expected a JSON array of {records_name}{at}, got {type(records).__name__}"
         )
     return records
-
-
-def json_type(value: object) -> str:
-    """What a parsed JSON value is, as messages name it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string" if isinstance(value, str) else "number"

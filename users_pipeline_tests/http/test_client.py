@@ -41,7 +41,7 @@ def test_without_pagination_headers_stops_at_a_short_page(gorest: GoRestServer):
     [
         (b"<html><body>Service unavailable</body></html>", "body is not JSON"),
         (b'[{"id": 1, "name": "trunc', "body is not JSON"),
-        (b'{"data": []}', "expected a JSON array of users, got object"),
+        (b'{"data": []}', "expected a JSON array of users, got dict"),
     ],
 )
 def test_a_body_that_is_not_a_list_of_users_is_a_clear_error(gorest, body, expected):
@@ -103,8 +103,8 @@ def test_the_records_are_read_at_the_data_selector_dotted_or_as_jsonpath(api: Li
             "api.data_selector '$.items.data' is not in the body (its top-level keys: items,"
             " total)",
         ),
-        ("total", "expected a JSON array of users at api.data_selector 'total', got number"),
-        (None, "expected a JSON array of users, got object"),
+        ("total", "expected a JSON array of users at api.data_selector 'total', got int"),
+        (None, "expected a JSON array of users, got dict"),
     ],
 )
 def test_a_missing_selector_or_a_non_list_fails_in_one_line_naming_what_came(
@@ -136,5 +136,5 @@ def test_a_selector_on_a_bare_array_names_what_the_body_is(api: ListApi):
     ):
         crawl(client)
     assert str(error.value) == (
-        f"GET {url} the only page: api.data_selector 'data' is not in the body (it is a JSON array)"
+        f"GET {url} the only page: api.data_selector 'data' is not in the body (it is a list)"
     )

@@ -53,7 +53,8 @@ class BodyPath:
 
 
 def parse_body(content: bytes) -> object:
-    """The body's JSON value; the one place a page's JSON is parsed."""
+    """The body's JSON value; the one place a page's JSON is parsed. ValueError for a body
+    that is not JSON."""
     return orjson.loads(content)
 
 
@@ -61,7 +62,7 @@ def read_body(response: Response, where: str) -> object:
     """The response's JSON body; ApiError, naming what came instead, for any other body."""
     try:
         return parse_body(response.content)
-    except orjson.JSONDecodeError as error:
+    except ValueError as error:
         content_type = response.headers.get("Content-Type", "no content-type")
         raise ApiError(f"{where}: body is not JSON ({content_type}, {error})") from None
 

@@ -2,12 +2,18 @@
 
 A paginated list that changes while it is crawled (GoRest recreates its users daily) can skip or
 repeat records without any error. `CrawlAudit` checks the crawl against what the API stated
-about its own list: the totals its pages state, the page size the style asked for and the size
-the API says it served (`CrawlProofs`), the style's end of the list, and no key on two pages.
+about its own list, as far as its style lets it (`CrawlProofs`): the totals its pages state, the
+page count, the page size the style asked for and the size the API says it served; and, for
+every style, the end of the list reached by the style's own rule and no key on two pages.
+
+Only a style that states the list's size can prove a crawl saw the whole list
+(`proves_whole_list`): a cursor or link crawl cannot see a record the list skipped while it was
+walked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from users_pipeline.contract.field import Field
@@ -23,27 +29,37 @@ class CrawlAudit:
     key: Field  # the record's key: a valid key seen on two pages shows the list shifted
     total_at_start: int | None = None
     total_at_end: int | None = None
+    page_count_at_start: int | None = None
+    page_count_at_end: int | None = None
     pages_fetched: int = 0
+    reached_last_page: bool = False  # the style's rule said the last page was the last
     records: int = 0
     repeated_ids: int = 0
     unexpected_page_sizes: set[int] = field(default_factory=set)
     short_pages: list[int] = field(default_factory=list)
     oversized_pages: list[int] = field(default_factory=list)
     _ids: KeySet = field(default_factory=KeySet, repr=False)
+    # Short pages not yet followed by records: the end of the list, if only empty pages follow
+    # (a style that stops after an empty page asks for one more).
+    _short_so_far: list[int] = field(default_factory=list, repr=False)
 
     def observe(self, page: Page) -> None:
         if self.pages_fetched == 0:
-            self.total_at_start = page.total
-        self.total_at_end = page.total
+            self.total_at_start, self.page_count_at_start = page.total, page.page_count
+        self.total_at_end, self.page_count_at_end = page.total, page.page_count
         self.pages_fetched += 1
+        self.reached_last_page = page.is_last
         self.records += len(page.records)
         size = self.proofs.page_size
         if size is not None:
             served = page.served_page_size
             if served is not None and served != size:
                 self.unexpected_page_sizes.add(served)
+            if page.records:
+                self.short_pages += self._short_so_far
+                self._short_so_far = []
             if not page.is_last and len(page.records) < size:
-                self.short_pages.append(page.number)
+                self._short_so_far.append(page.number)
             if len(page.records) > size:
                 self.oversized_pages.append(page.number)
         self.repeated_ids += self._ids.seen_before(_page_keys(page, self.key)).count(True)
@@ -79,14 +95,34 @@ class CrawlAudit:
             found.append(f"short or empty pages before the last: {self.short_pages[:10]}")
         if self.total_at_end is not None and self.records != self.total_at_end:
             found.append(f"fetched {self.records} records, the API reports {self.total_at_end}")
+        found += self._page_count_problems()
+        if self.pages_fetched and not self.reached_last_page:
+            found.append(f"the crawl stopped at page {self.pages_fetched}, not the last page")
         return found
+
+    def _page_count_problems(self) -> list[str]:
+        counted_by = self.proofs.page_count_from
+        start, end = self.page_count_at_start, self.page_count_at_end
+        if counted_by is None or end is None:
+            return []
+        if start != end:
+            return [f"page count ({counted_by}) changed during the crawl: {start} -> {end}"]
+        if self.pages_fetched != end:
+            return [f"fetched {self.pages_fetched} pages, the API reports {end} ({counted_by})"]
+        return []
 
     @property
     def complete(self) -> bool:
         return not self.problems
 
+    @property
+    def proves_whole_list(self) -> bool:
+        """Complete, and by a total the API stated: only then are records missing from the
+        crawl gone from the list (soft deletes)."""
+        return self.proofs.states_total and self.total_at_end is not None and self.complete
 
-def _page_keys(page: Page, key: Field) -> list[int]:
+
+def _page_keys(page: Page, key: Field) -> list[Hashable]:
     """The page's valid keys, each once. Only a key seen on two pages shows the list shifted
     between requests: an invalid key identifies no record, and a key twice on one page (one
     response, one state of the list) is a duplicate record, which validation rejects."""

@@ -1,15 +1,20 @@
 """The crawl audit and validation agree on what an id is: only a valid id seen on two pages is
-evidence that the list shifted. Pages are fed to both as `_take_snapshot` feeds them."""
+evidence that the list shifted. Pages are fed to both as `_take_snapshot` feeds them. Each style
+proves what it can, over real HTTP against the list API: offset its totals, page numbers their
+page count, every style its end and no key twice; only a stated total proves the whole list."""
 
+from collections.abc import Callable, Iterator
 from itertools import count
 
 import pytest
 
 from users_pipeline.contract.validation import RecordValidator
-from users_pipeline.http.paginators import GoRestPaginator, PageResponse
+from users_pipeline.http.client import RestClient
+from users_pipeline.http.paginators import CursorPaginator, GoRestPaginator, PageResponse
 from users_pipeline.settings import SettingNames
 from users_pipeline.snapshot.audit import CrawlAudit
 from users_pipeline_tests.conftest import USERS_CONTRACT
+from users_pipeline_tests.http.list_api import ListApi
 
 PAGE_SIZE = 3
 MISSING = object()  # the record has no "id" field at all
@@ -48,7 +53,7 @@ def crawl(pages: list[list[dict]]) -> tuple[CrawlAudit, list[tuple[int, str]]]:
             "X-Pagination-Page": str(number),
             "X-Pagination-Limit": str(PAGE_SIZE),
         }
-        audit.observe(paginator.update_state(PageResponse(headers, records)))
+        audit.observe(paginator.update_state(PageResponse(headers, records, records)))
         _, rejected = validator.split(records, first_number=audit.records - len(records) + 1)
         rejects += [(reject.record_number, reject.reason) for reject in rejected]
     return audit, rejects
@@ -102,3 +107,108 @@ def test_a_valid_id_on_two_pages_is_a_shift(pages: list[list[dict]]):
 
     assert audit.repeated_ids == 1
     assert "1 ids appeared on more than one page (the list shifted)" in audit.problems
+
+
+@pytest.fixture
+def api() -> Iterator[ListApi]:
+    with ListApi() as api:
+        yield api
+
+
+OFFSET = {"type": "offset", "limit": 10}
+PAGE_NUMBER = {"type": "page_number", "base_page": 1, "total_path": "total_pages"}
+CURSOR = {
+    "type": "cursor",
+    "cursor_path": "next_cursor",
+    "cursor_param": "starting_after",
+    "has_more_path": "has_more",
+}
+STYLES = {
+    "offset": ("items", OFFSET),
+    "page_number": ("data", PAGE_NUMBER),
+    "cursor": ("results", CURSOR),
+    "json_link": ("data", "json_link"),
+    "header_link": (None, "header_link"),
+}
+
+
+def audit_crawl(
+    api: ListApi, path: str, after_first_page: Callable[[], None] = lambda: None, **options
+) -> CrawlAudit:
+    """The audit of one crawl of the list API at `path`; `after_first_page` changes the list
+    while it is crawled."""
+    data_selector, paginator = STYLES[path]
+    options = {"data_selector": data_selector, "paginator": paginator, **options}
+    with RestClient(f"{api.url}/{path}", **options) as client:
+        audit = CrawlAudit(client.proofs, key=USERS_CONTRACT.key)
+        for page in client.iter_pages():
+            audit.observe(page)
+            if page.number == 1:
+                after_first_page()
+    return audit
+
+
+@pytest.mark.parametrize("path", STYLES)
+def test_an_undisturbed_crawl_is_complete_in_every_style(api: ListApi, path: str):
+    audit = audit_crawl(api, path)
+
+    assert audit.problems == [] and audit.reached_last_page
+    assert (audit.records, audit.distinct_ids) == (25, 25)
+    assert audit.proves_whole_list is (path == "offset")
+
+
+def test_offsets_without_a_total_end_at_the_empty_page_after_a_short_one(api: ListApi):
+    audit = audit_crawl(api, "offset", paginator={**OFFSET, "total_path": None})
+
+    assert audit.pages_fetched == 4 and audit.problems == []
+    assert not audit.proves_whole_list
+
+
+def test_offset_proves_its_totals(api: ListApi):
+    audit = audit_crawl(api, "offset", after_first_page=lambda: api.records.pop(0))
+
+    assert (audit.total_at_start, audit.total_at_end) == (25, 24)
+    assert audit.records == 24  # user 11 moved to the first page after it was fetched
+    assert audit.problems == ["total changed during the crawl: 25 -> 24"]
+    assert not audit.proves_whole_list
+
+
+def test_an_api_serving_less_than_the_limit_is_caught_by_the_offset_totals(api: ListApi):
+    """The list API does not know `size`: it serves its own 10 a page, and offsets of 20 step
+    past half the records."""
+    audit = audit_crawl(api, "offset", paginator={**OFFSET, "limit": 20, "limit_param": "size"})
+
+    assert audit.problems == [
+        "short or empty pages before the last: [1]",
+        "fetched 15 records, the API reports 25",
+    ]
+
+
+def test_page_numbers_prove_their_page_count_but_not_the_whole_list(api: ListApi):
+    more = [{"id": number, "name": f"user {number}"} for number in range(26, 36)]
+    audit = audit_crawl(api, "page_number", after_first_page=lambda: api.records.extend(more))
+
+    assert (audit.page_count_at_start, audit.page_count_at_end) == (3, 4)
+    assert audit.problems == [
+        "page count (api.paginator.total_path 'total_pages') changed during the crawl: 3 -> 4",
+        "the crawl stopped at page 3, not the last page",  # pages 2 and 3 were known ahead
+    ]
+    assert not audit.proves_whole_list
+
+
+def test_a_key_on_two_pages_shows_a_style_without_totals_that_the_list_shifted(api: ListApi):
+    inserted = {"id": 100, "name": "user 100"}
+    offset = {**OFFSET, "total_path": None}
+    audit = audit_crawl(api, "offset", lambda: api.records.insert(0, inserted), paginator=offset)
+
+    assert audit.problems == ["1 ids appeared on more than one page (the list shifted)"]
+    assert not audit.proves_whole_list
+
+
+def test_a_crawl_that_stops_before_its_styles_last_page_is_not_complete():
+    paginator = CursorPaginator(SettingNames(), cursor_path="next")
+    audit = CrawlAudit(paginator.proofs, key=USERS_CONTRACT.key)
+
+    audit.observe(paginator.update_state(PageResponse({}, {"next": "b"}, [user(1)])))
+
+    assert audit.problems == ["the crawl stopped at page 1, not the last page"]

@@ -6,9 +6,9 @@ about its own list, as far as its style lets it (`CrawlProofs`): the totals its 
 page count, the page size the style asked for and the size the API says it served; and, for
 every style, the end of the list reached by the style's own rule and no key on two pages.
 
-Only a style that states the list's size can prove a crawl saw the whole list
-(`proves_whole_list`): a cursor or link crawl cannot see a record the list skipped while it was
-walked.
+Only a style that states the list's size (`CrawlProofs.states_total`) can prove a crawl saw the
+whole list: a cursor or link crawl cannot see a record the list skipped while it was walked, so
+its absences mark no one deleted unless the source says so (`take_snapshot`'s `soft_deletes`).
 """
 
 from __future__ import annotations
@@ -114,12 +114,6 @@ class CrawlAudit:
     @property
     def complete(self) -> bool:
         return not self.problems
-
-    @property
-    def proves_whole_list(self) -> bool:
-        """Complete, and by a total the API stated: only then are records missing from the
-        crawl gone from the list (soft deletes)."""
-        return self.proofs.states_total and self.total_at_end is not None and self.complete
 
 
 def _page_keys(page: Page, key: Field) -> list[Hashable]:

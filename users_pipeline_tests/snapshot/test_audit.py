@@ -154,14 +154,14 @@ def test_an_undisturbed_crawl_is_complete_in_every_style(api: ListApi, path: str
 
     assert audit.problems == [] and audit.reached_last_page
     assert (audit.records, audit.distinct_ids) == (25, 25)
-    assert audit.proves_whole_list is (path == "offset")
+    assert audit.proofs.states_total is (path == "offset")
 
 
 def test_offsets_without_a_total_end_at_the_empty_page_after_a_short_one(api: ListApi):
     audit = audit_crawl(api, "offset", paginator={**OFFSET, "total_path": None})
 
     assert audit.pages_fetched == 4 and audit.problems == []
-    assert not audit.proves_whole_list
+    assert not (audit.proofs.states_total and audit.complete)
 
 
 def test_offset_proves_its_totals(api: ListApi):
@@ -170,7 +170,7 @@ def test_offset_proves_its_totals(api: ListApi):
     assert (audit.total_at_start, audit.total_at_end) == (25, 24)
     assert audit.records == 24  # user 11 moved to the first page after it was fetched
     assert audit.problems == ["total changed during the crawl: 25 -> 24"]
-    assert not audit.proves_whole_list
+    assert not (audit.proofs.states_total and audit.complete)
 
 
 def test_an_api_serving_less_than_the_limit_is_caught_by_the_offset_totals(api: ListApi):
@@ -193,7 +193,7 @@ def test_page_numbers_prove_their_page_count_but_not_the_whole_list(api: ListApi
         "page count (api.paginator.total_path 'total_pages') changed during the crawl: 3 -> 4",
         "the crawl stopped at page 3, not the last page",  # pages 2 and 3 were known ahead
     ]
-    assert not audit.proves_whole_list
+    assert not (audit.proofs.states_total and audit.complete)
 
 
 def test_a_key_on_two_pages_shows_a_style_without_totals_that_the_list_shifted(api: ListApi):
@@ -202,7 +202,7 @@ def test_a_key_on_two_pages_shows_a_style_without_totals_that_the_list_shifted(a
     audit = audit_crawl(api, "offset", lambda: api.records.insert(0, inserted), paginator=offset)
 
     assert audit.problems == ["1 ids appeared on more than one page (the list shifted)"]
-    assert not audit.proves_whole_list
+    assert not (audit.proofs.states_total and audit.complete)
 
 
 def test_a_crawl_that_stops_before_its_styles_last_page_is_not_complete():

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
+from users_pipeline.http.auth import make_auth
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.paginators import (
@@ -82,7 +83,7 @@ class RestClient:
         self._budget = RateBudget(self.stats, sleep, clock)
         self._transport = Transport(
             url,
-            token=token,
+            auth=make_auth(None, names, token=token),
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_page_bytes,
             names=names,

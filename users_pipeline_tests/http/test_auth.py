@@ -5,6 +5,7 @@ servers on 127.0.0.1, no mocks."""
 from __future__ import annotations
 
 import base64
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -249,19 +250,32 @@ def test_a_new_token_refused_too_fails_the_request_in_one_line():
     assert [r["method"] for r in server.requests] == ["POST", "GET", "POST", "GET"]
 
 
-def test_threads_sharing_a_token_renew_it_once_per_refusal():
-    """Every thread that sent the refused token retries, but only one fetches a new one."""
-    issuer = TokenIssuer(uses=6)
+def test_threads_refused_the_same_token_fetch_one_new_token():
+    """Three threads send the first token at once and are all refused: one fetches a new
+    token, and the other two retry with it."""
+    refused_together = threading.Barrier(3, timeout=10)
+
+    @dataclass
+    class RevokesTheFirstToken(TokenIssuer):
+        def accepts(self, authorization: str | None) -> bool:
+            if authorization == "Bearer token-1":
+                refused_together.wait()
+                return False
+            return super().accepts(authorization)
+
+    issuer = RevokesTheFirstToken()
     with Server(api(issuer)) as server:
         url = f"http://127.0.0.1:{server.port}/data"
-        with fetching(url, oauth2(server.port)) as (retrying, _):
+        with fetching(url, oauth2(server.port)) as (retrying, stats):
 
             def fetch(page: int) -> int:
                 return retrying.get(url, f"GET page {page}").status
 
             with ThreadPoolExecutor(3) as pool:
-                assert list(pool.map(fetch, range(24))) == [200] * 24
-    assert len(issuer.forms) == 4
+                assert list(pool.map(fetch, range(3))) == [200] * 3
+    tokens = [r["headers"]["authorization"] for r in server.requests if r["method"] == "GET"]
+    assert sorted(tokens) == ["Bearer token-1"] * 3 + ["Bearer token-2"] * 3
+    assert len(issuer.forms) == 2 and stats.retries == 3
 
 
 @pytest.mark.parametrize(
@@ -407,3 +421,16 @@ def test_the_auth_types_say_which_keys_are_secrets():
     oauth = AUTH_TYPES["oauth2_client_credentials"]
     assert oauth.required == ("access_token_url", "client_id", "client_secret")
     assert oauth.optional == ("access_token_request_data", "default_token_expiration")
+
+
+def test_an_api_key_in_the_query_never_shows_in_a_connection_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}/data"
+    config = {"type": "api_key", "name": "key", "api_key": "k3y", "location": "query"}
+    with (
+        fetching(url, make_auth(config, CUSTOMERS), max_attempts=1) as (retrying, _),
+        pytest.raises(ApiError) as error,
+    ):
+        retrying.get(url, f"GET {url} page 1")
+    assert "Connection refused" in str(error.value) and "k3y" not in str(error.value)

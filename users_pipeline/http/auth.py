@@ -198,9 +198,12 @@ class OAuth2ClientCredentials(ApiAuth):
         """A new token and the `clock` time it expires."""
         if self._post is None:
             raise RuntimeError("OAuth2ClientCredentials used outside a Transport")
-        started = self._clock()
-        response = self._post(self._form)
         endpoint = f"{self.type_name}: the token endpoint {redact_url(self.access_token_url)}"
+        started = self._clock()
+        try:
+            response = self._post(self._form)
+        except NoResponse as failure:
+            raise NoResponse(f"{endpoint}: {failure}") from None
         if response.status == 429 or response.status >= 500:
             raise NoResponse(f"{endpoint}: HTTP {response.status}")
         body = json_object(response.content)

@@ -138,6 +138,13 @@ def get_data(server: Server, auth, times: int = 1, **options) -> list[dict]:
     return server.requests
 
 
+def unused_port() -> int:
+    """A port nothing listens on: a connection to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def oauth2(port: int, **settings) -> OAuth2ClientCredentials:
     """OAuth2 against the `api` server on `port`, as a source's `api.auth` block makes it."""
     return OAuth2ClientCredentials(
@@ -309,6 +316,19 @@ def test_a_token_endpoint_that_is_down_is_retried_like_the_api():
         f"the token endpoint http://127.0.0.1:{server.port}/oauth/token: HTTP 503"
         " (gave up after 2 attempts)"
     )
+    assert [r["method"] for r in server.requests] == ["POST", "POST"]
+
+
+def test_a_token_endpoint_that_cannot_be_reached_names_its_setting():
+    closed_port = unused_port()
+    with Server(api()) as server, pytest.raises(ApiError) as error:
+        get_data(server, oauth2(closed_port), max_attempts=1)
+    assert str(error.value) == (
+        f"GET http://127.0.0.1:{server.port}/data page 1: oauth2_client_credentials: the token"
+        f" endpoint http://127.0.0.1:{closed_port}/oauth/token: cannot connect (Connection"
+        " refused); check CUSTOMERS_TOKEN_URL (gave up after 1 attempts)"
+    )
+    assert server.requests == []
 
 
 @pytest.mark.parametrize(
@@ -424,9 +444,7 @@ def test_the_auth_types_say_which_keys_are_secrets():
 
 
 def test_an_api_key_in_the_query_never_shows_in_a_connection_error():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}/data"
+    url = f"http://127.0.0.1:{unused_port()}/data"
     config = {"type": "api_key", "name": "key", "api_key": "k3y", "location": "query"}
     with (
         fetching(url, make_auth(config, CUSTOMERS), max_attempts=1) as (retrying, _),

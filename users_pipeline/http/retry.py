@@ -76,7 +76,8 @@ class Retrying:
             attempt += 1
 
     def _renew_token(self) -> bool:
-        """Have the auth fetch a new token for the next request, if it has tokens to renew."""
+        """Have the auth drop its token, so that the next request fetches another, if it has
+        tokens to renew."""
         renew = getattr(self._transport.auth, "renew", None)
         if renew is None:
             return False
@@ -87,7 +88,8 @@ class Retrying:
         """Why `response` is not a page, when another attempt may get one; else ApiError."""
         status = response.status
         if 300 <= status < 400:
-            location = urlsplit(response.headers.get("Location", "")).netloc or "?"
+            netloc = urlsplit(response.headers.get("Location", "")).netloc
+            location = netloc.rpartition("@")[2] or "?"  # never a user:password in it
             raise ApiError(
                 f"{where}: HTTP {status} redirect to {location} not followed (credentials only"
                 f" go to {self._names('api.url')}); set the final URL"

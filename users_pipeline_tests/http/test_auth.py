@@ -354,7 +354,6 @@ def test_a_refused_credential_names_its_settings_never_its_value(config: dict, h
 
 
 def test_a_token_endpoint_elsewhere_gets_the_proxy_and_the_ca_bundle_of_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path,
     environment,  # noqa: F811
 ):

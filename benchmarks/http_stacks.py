@@ -6,24 +6,31 @@
 The GoRest-compatible server runs in a process of its own, so `time.process_time()` of this
 process is the client's CPU only. Each stack fetches the same pages (100 users each) one after
 the other on one keep-alive connection and streams every body, as the client does (http.client,
-the floor with none of the features the client needs, reads it whole). Stacks take turns within
-each round, and the medians over the rounds are reported with their ratio to `requests`: this
-machine is shared and noisy, so one run of one stack says little. `--baseline-ref` also crawls
-with `users_pipeline/users_api.py` (the one-module client of the flat layout) as it was at that
-git revision, turn about with the working tree's, to compare a change to the client. (httpx is
-installed with dagster-dg-cli.)
+the floor with none of the features the client needs, reads it whole). `transport` is the
+client's own GET (`users_pipeline.http.transport`), `requests` a plain Session, which reads the
+environment again on every request. Stacks take turns within each round, and the medians over
+the rounds are reported with their ratio to `requests`: this machine is shared and noisy, so
+one run of one stack says little.
+
+Each `RestClient` crawl runs in a process of its own, which reports the CPU of the crawl alone.
+`--baseline-ref` also crawls with the client as it was at that git revision (one with
+`users_pipeline/http/client.py`), turn about with the working tree's, to compare a change to
+the client. (httpx is installed with dagster-dg-cli.)
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import io
+import json
+import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,16 +42,36 @@ import requests
 import urllib3
 
 from benchmarks.services import ROOT, gorest_server
-from users_pipeline.http.client import RestClient
-from users_pipeline.http.transport import BODY_CHUNK_BYTES
+from users_pipeline.http.transport import BODY_CHUNK_BYTES, Transport
+from users_pipeline.settings import DEFAULT_MAX_PAGE_BYTES, SettingNames
 
 CHUNK_BYTES = BODY_CHUNK_BYTES
 Fetch = Callable[[int], bytes]  # page number -> body
 
 
 @contextmanager
+def transport(url: str) -> Iterator[Fetch]:
+    """The client's GET: the environment read once, a session per thread, the body capped."""
+    client = Transport(
+        url,
+        auth=None,
+        timeout_seconds=30,
+        max_body_bytes=DEFAULT_MAX_PAGE_BYTES,
+        names=SettingNames(),
+    )
+    try:
+
+        def fetch(page: int) -> bytes:
+            return client.get(client.url_with({"page": page, "per_page": 100}), "GET").content
+
+        yield fetch
+    finally:
+        client.close()
+
+
+@contextmanager
 def requests_session(url: str) -> Iterator[Fetch]:
-    """The way the client used `requests` up to now: a Session, streamed, no redirects."""
+    """A Session as most code uses it, streamed, no redirects."""
     with requests.Session() as session:
 
         def fetch(page: int) -> bytes:
@@ -105,6 +132,7 @@ def http_client(url: str) -> Iterator[Fetch]:
 
 STACKS = {
     "requests": requests_session,
+    "transport": transport,
     "urllib3": urllib3_pool,
     "httpx": httpx_client,
     "http.client": http_client,
@@ -129,29 +157,45 @@ def time_stack(stack: Callable, url: str, pages: int, count: int) -> Sample:
         return Sample(time.process_time() - cpu, time.perf_counter() - wall, count)
 
 
-def time_crawl(client_class: type, url: str, users: int) -> Sample:
-    """One whole crawl with the client's default settings (4 pages in flight)."""
-    cpu, wall = time.process_time(), time.perf_counter()
-    with client_class(url) as client:
-        fetched = sum(len(page.records) for page in client.iter_pages())
-    sample = Sample(time.process_time() - cpu, time.perf_counter() - wall, client.stats.requests)
-    assert fetched == users, f"crawled {fetched} users of {users}"
-    return sample
+# One crawl with the client's default settings (4 pages in flight), in a process of its own.
+CRAWL = """
+import json, sys, time
+from users_pipeline.http.client import RestClient
+cpu, wall = time.process_time(), time.perf_counter()
+with RestClient(sys.argv[1]) as client:
+    fetched = sum(len(page.records) for page in client.iter_pages())
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+print(json.dumps([cpu, wall, client.stats.requests, fetched]))
+"""
 
 
-def client_at(ref: str) -> type:
-    """`UsersApiClient` of `users_pipeline/users_api.py` as it was at git revision `ref`, loaded
-    as a module of its own."""
-    source = subprocess.run(
-        ["git", "show", f"{ref}:users_pipeline/users_api.py"],
-        cwd=ROOT,
+def time_crawl(tree: Path, url: str, users: int) -> Sample:
+    """One whole crawl by the `users_pipeline` package in `tree`."""
+    environment = {**os.environ, "PYTHONPATH": str(tree)}
+    result = subprocess.run(
+        [sys.executable, "-c", CRAWL, url],
+        cwd=tree,
+        env=environment,
         check=True,
         capture_output=True,
         text=True,
+    )
+    cpu, wall, requests_made, fetched = json.loads(result.stdout.splitlines()[-1])
+    assert fetched == users, f"crawled {fetched} users of {users}"
+    return Sample(cpu, wall, requests_made)
+
+
+def tree_at(ref: str, folder: Path) -> Path:
+    """The `users_pipeline` package as it was at git revision `ref`, written under `folder`."""
+    archive = subprocess.run(
+        ["git", "archive", ref, "users_pipeline"], cwd=ROOT, check=True, capture_output=True
     ).stdout
-    module = sys.modules[f"users_api_at_{ref}"] = types.ModuleType(f"users_api_at_{ref}")
-    exec(compile(source, f"{ref}:users_pipeline/users_api.py", "exec"), module.__dict__)
-    return module.UsersApiClient
+    tree = folder / "baseline"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as files:
+        files.extractall(tree, filter="data")
+    if not (tree / "users_pipeline" / "http" / "client.py").exists():
+        raise SystemExit(f"{ref} has no users_pipeline/http/client.py to crawl with")
+    return tree
 
 
 def report(title: str, rows: dict[str, list[Sample]]) -> None:
@@ -186,25 +230,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100_000, help="users served (default 100000)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per stack and round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; medians are reported")
-    parser.add_argument("--baseline-ref", help="also crawl with users_api.py at this git revision")
+    parser.add_argument("--baseline-ref", help="also crawl with the client at this git revision")
     options = parser.parse_args(argv)
 
-    clients: dict[str, type] = {"this tree": RestClient}
-    if options.baseline_ref:
-        clients = {options.baseline_ref: client_at(options.baseline_ref), **clients}
     pages = -(-options.users // 100)
-    stacks: dict[str, list[Sample]] = {name: [] for name in STACKS}
-    crawls: dict[str, list[Sample]] = {name: [] for name in clients}
     with (
         tempfile.TemporaryDirectory() as folder,
         gorest_server(options.users, Path(folder) / "gorest.log") as url,
     ):
+        trees = {"this tree": ROOT}
+        if options.baseline_ref:
+            trees = {options.baseline_ref: tree_at(options.baseline_ref, Path(folder)), **trees}
+        stacks: dict[str, list[Sample]] = {name: [] for name in STACKS}
+        crawls: dict[str, list[Sample]] = {name: [] for name in trees}
         print(f"{options.users} users at {url}")
         for turn in range(options.rounds):
             for name in rotated(list(STACKS), turn):
                 stacks[name].append(time_stack(STACKS[name], url, pages, options.requests))
-            for name in rotated(list(clients), turn):
-                crawls[name].append(time_crawl(clients[name], url, options.users))
+            for name in rotated(list(trees), turn):
+                crawls[name].append(time_crawl(trees[name], url, options.users))
             done = ", ".join(
                 f"{name} {samples[-1].cpu * 1000 / samples[-1].requests:.3f}"
                 for name, samples in {**stacks, **crawls}.items()

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from users_pipeline.http.auth import make_auth
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.paginators import (
@@ -91,7 +92,7 @@ class RestClient:
         self._url = url
         self._transport = Transport(
             url,
-            token=token,
+            auth=make_auth(None, names, token=token),
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_page_bytes,
             names=names,

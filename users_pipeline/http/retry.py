@@ -1,9 +1,10 @@
 """The attempts of one GET: what is worth another try, how long to back off, and what is final.
 
 Connection errors, timeouts, 5xx and 429 are retried with exponential backoff and jitter, up to
-`max_attempts`; a 429 first waits the rate budget's reset. A 401 or 403 names the token's
-setting, a redirect is refused (the token only ever goes to the configured URL), any other 4xx
-fails at once.
+`max_attempts`; a 429 first waits the rate budget's reset. A 401 is retried once at once when the
+auth can renew its token (an OAuth2 token revoked early); else a 401 or 403 names the
+credentials' settings. A redirect is refused (credentials only ever go to the configured URL),
+any other 4xx fails at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from users_pipeline.http.auth import refusal_hint
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.stats import CrawlStats
@@ -48,7 +50,8 @@ class Retrying:
 
     def get(self, url: str, where: str) -> Response:
         """The 200 response to GET `url`; `where` begins every message ("GET <url> page 3")."""
-        for attempt in range(1, self.max_attempts + 1):
+        attempt, renewed = 1, False
+        while True:
             self._budget.wait_turn()
             self._stats.add_request()
             try:
@@ -59,6 +62,10 @@ class Retrying:
                 self._budget.observe(response.status, response.headers)
                 if response.status == 200:
                     return response
+                if response.status == 401 and not renewed and self._renew_token():
+                    renewed = True
+                    self._stats.add_retry()
+                    continue
                 cause = self._retryable_cause(response, where)
                 if response.status == 429:
                     self._budget.rate_limited(response.headers)
@@ -66,20 +73,30 @@ class Retrying:
                 raise ApiError(f"{where}: {cause} (gave up after {attempt} attempts)")
             self._stats.add_retry()
             self._budget.wait_at_least(self._backoff(attempt))
-        raise AssertionError("unreachable")
+            attempt += 1
+
+    def _renew_token(self) -> bool:
+        """Have the auth drop its token, so that the next request fetches another, if it has
+        tokens to renew."""
+        renew = getattr(self._transport.auth, "renew", None)
+        if renew is None:
+            return False
+        renew()
+        return True
 
     def _retryable_cause(self, response: Response, where: str) -> str:
         """Why `response` is not a page, when another attempt may get one; else ApiError."""
         status = response.status
         if 300 <= status < 400:
-            location = urlsplit(response.headers.get("Location", "")).netloc or "?"
+            netloc = urlsplit(response.headers.get("Location", "")).netloc
+            location = netloc.rpartition("@")[2] or "?"  # never a user:password in it
             raise ApiError(
-                f"{where}: HTTP {status} redirect to {location} not followed (the token only"
-                f" goes to {self._names('api.url')}); set the final URL"
+                f"{where}: HTTP {status} redirect to {location} not followed (credentials only"
+                f" go to {self._names('api.url')}); set the final URL"
             )
         cause = f"HTTP {status}{api_message(response.content)}"
         if status in (401, 403):
-            raise ApiError(f"{where}: {cause}; check {self._names('api.token')}")
+            raise ApiError(f"{where}: {cause}; {refusal_hint(self._transport.auth, self._names)}")
         if status not in RETRYABLE_STATUSES:
             raise ApiError(f"{where}: {cause}")
         return cause

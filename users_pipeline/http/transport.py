@@ -1,30 +1,30 @@
-"""One GET to the API's host over urllib3, set up once per client.
+"""GETs to one API's origin over `requests`, set up once per client.
 
-HTTP goes through urllib3 directly, not `requests`: a million records are 10,000 requests, and
-`requests` spends about 2.5 times urllib3's CPU on each (merging settings, hooks, cookies,
-re-reading the environment and ~/.netrc per request; `python -m benchmarks.http_stacks`). What
-`requests` did for us is done once, when the transport is made (see `pool_manager`).
+`requests` reads proxies, NO_PROXY and CA bundles from the environment; it does so once here,
+when the transport is made (`Session.merge_environment_settings`), and every request is sent by
+a session that does not look again (`trust_env=False`). A `Session` is not documented as
+thread-safe, so each fetching thread has its own.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import urllib.request
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
-import certifi
-import urllib3
-from urllib3.exceptions import HTTPError, LocationValueError, NewConnectionError
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase, HTTPBasicAuth
+from requests.utils import select_proxy
 
 from users_pipeline.http.errors import ApiError
-from users_pipeline.settings import MAX_CONCURRENCY, SettingNames
+from users_pipeline.settings import SettingNames
 
 BODY_CHUNK_BYTES = 256 * 1024
-# What urllib3 decodes here: gzip and deflate, plus br and zstd when their packages are installed.
-ACCEPT_ENCODING = urllib3.make_headers(accept_encoding=True)["accept-encoding"]
+DEFAULT_PORTS = {"http": 80, "https": 443}
+HEADERS = {"User-Agent": "users-pipeline/0.1", "Accept": "application/json"}
 
 
 class NoResponse(Exception):
@@ -37,6 +37,20 @@ class Response:
     status: int
     headers: Mapping[str, str]
     content: bytes
+
+
+PostForm = Callable[[Mapping[str, str]], Response]
+
+
+@runtime_checkable
+class FetchesTokens(Protocol):
+    """An auth that POSTs a form to `access_token_url` for its token. The transport lends it
+    `post`, which goes through the fetching thread's session with the environment's settings
+    for that URL: the token URL is the one origin other than the API's that gets a request."""
+
+    access_token_url: str
+
+    def use(self, post: PostForm) -> None: ...
 
 
 def int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -57,7 +71,7 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
-def validate_url(url: str, names: SettingNames) -> str:
+def validate_url(url: str, names: SettingNames, key: str = "api.url") -> str:
     """Refuse anything but an absolute http(s) URL before a single request is made."""
     parts = urlsplit(url)
     try:
@@ -65,20 +79,53 @@ def validate_url(url: str, names: SettingNames) -> str:
     except ValueError:  # not a number from 0 to 65535
         port_ok = False
     if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ApiError(f"{names('api.url')} must be an http(s) URL, got {redact_url(url)!r}")
+        raise ApiError(f"{names(key)} must be an http(s) URL, got {redact_url(url)!r}")
     return url
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port, the port filled in when the scheme implies it."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def without_credentials(url: str) -> str:
+    """The URL as requested: credentials in it go in a header, never in the request line
+    (a proxy logs that)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path or "/", parts.query, ""))
+
+
+def environment_settings(url: str) -> dict[str, Any]:
+    """What `requests` would read from the environment for `url`: the proxies (NO_PROXY
+    applied), and `verify`, REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when set."""
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(url, {}, None, True, None)
+    proxy = select_proxy(url, settings["proxies"])
+    if proxy:
+        try:  # refuse at once a proxy requests cannot use, e.g. socks5:// without PySocks
+            HTTPAdapter().proxy_manager_for(proxy if "://" in proxy else f"http://{proxy}")
+        except (requests.RequestException, ValueError) as error:
+            raise ApiError(f"proxy {redact_url(proxy)} from the environment: {error}") from None
+    return {"proxies": settings["proxies"], "verify": settings["verify"], "cert": settings["cert"]}
+
+
 class Transport:
-    """GETs to one API URL: credentials in the URL become Basic auth (as `requests` sends them),
-    else the token is a Bearer header; redirects are never followed; a body over
-    `max_body_bytes` fails instead of filling memory."""
+    """GETs to one API URL, with `auth`, or Basic auth from credentials in the URL (which win);
+    redirects are never followed and a next URL only on the URL's origin, so the credentials
+    go nowhere else; a body over `max_body_bytes` fails instead of filling memory."""
 
     def __init__(
         self,
         url: str,
         *,
-        token: str | None,
+        auth: AuthBase | None,
         timeout_seconds: float,
         max_body_bytes: int,
         names: SettingNames,
@@ -88,141 +135,128 @@ class Transport:
         self.max_body_bytes = max_body_bytes
         self._names = names
         parts = urlsplit(url)
-        # Credentials in the URL go in a header, never in the request line (a proxy logs that).
-        host = parts.netloc.rpartition("@")[2]
-        query = f"{parts.query}&" if parts.query else ""
-        self._url_prefix = f"{parts.scheme}://{host}{parts.path or '/'}?{query}"
-        self._headers = {
-            "User-Agent": "users-pipeline/0.1",
-            "Accept": "application/json",
-            "Accept-Encoding": ACCEPT_ENCODING,
-        }
         if parts.username is not None or parts.password is not None:
-            self._headers["Authorization"] = basic_auth(parts.username, parts.password)
-        elif token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        self._pool = pool_manager(url)
+            auth = HTTPBasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+        self.auth = auth
+        self._url = without_credentials(url)
+        self._origin = origin(url)
+        self._settings = environment_settings(self._url)
+        if isinstance(auth, FetchesTokens):
+            token_settings = environment_settings(auth.access_token_url)
+            auth.use(lambda form: self._send("POST", auth.access_token_url, token_settings, form))
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
 
     def url_with(self, params: Mapping[str, object]) -> str:
         """The API URL with `params` added to its own query."""
-        return self._url_prefix + urlencode(params)
+        parts = urlsplit(self._url)
+        query = "&".join(filter(None, [parts.query, urlencode(params)]))
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+    def follow(self, next_url: str, where: str) -> str:
+        """A next URL from a response, relative ones joined to the API URL; one on another
+        origin is refused, as the credentials would go with it."""
+        url = urljoin(self._url, next_url)
+        if origin(url) != self._origin:
+            foreign = urlunsplit(urlsplit(redact_url(url))[:2] + ("", "", ""))
+            raise ApiError(
+                f"{where}: next URL on {foreign} not followed (credentials only go to"
+                f" {self._names('api.url')})"
+            )
+        return without_credentials(url)
 
     def get(self, url: str, where: str) -> Response:
         """One GET of `url`, its body read whole; `NoResponse` when none usable came back."""
-        try:
-            # retries=False: the caller retries, with pacing and backoff, and urllib3 raises the
-            # error itself instead of wrapping it in MaxRetryError.
-            response = self._pool.request(
-                "GET",
-                url,
-                headers=self._headers,
-                timeout=self.timeout_seconds,
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
-            content = self._read_body(response, where)
-        except HTTPError as error:
-            raise NoResponse(self._cause(error)) from None
-        return Response(response.status, response.headers, content)
+        return self._send("GET", url, self._settings, None, where)
 
     def close(self) -> None:
-        self._pool.clear()
+        """Close every thread's session."""
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+        self._local = threading.local()
 
-    def _read_body(self, response: urllib3.BaseHTTPResponse, where: str) -> bytes:
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # Nothing from the environment at send time: it was read once, above. This also
+            # keeps requests from reading ~/.netrc, whose login for the API's host would
+            # replace our credentials.
+            session.trust_env = False
+            session.headers.update(HEADERS)
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        settings: Mapping[str, Any],
+        form: Mapping[str, str] | None,
+        where: str | None = None,
+    ) -> Response:
+        """A GET to the API with its auth, or the token POST of `form` with none."""
+        try:
+            with self._session().request(
+                method,
+                url,
+                data=form,
+                auth=self.auth if form is None else None,
+                timeout=self.timeout_seconds,
+                allow_redirects=False,
+                stream=True,
+                **settings,
+            ) as response:
+                content = self._read_body(response, where or f"{method} {redact_url(url)}")
+        except requests.RequestException as error:
+            url_key = "api.url" if form is None else "api.auth.access_token_url"
+            raise NoResponse(self._cause(error, url_key)) from None
+        return Response(response.status_code, response.headers, content)
+
+    def _read_body(self, response: requests.Response, where: str) -> bytes:
         """The body, decompressed, at most `max_body_bytes` of it. A body read to its end
         leaves the connection to the next request; one left unread closes it."""
         chunks, size = [], 0
-        try:
-            for chunk in response.stream(BODY_CHUNK_BYTES):
-                size += len(chunk)
-                if size > self.max_body_bytes:
-                    limit = f"{self._names('api.max_page_bytes')}={self.max_body_bytes}"
-                    raise ApiError(f"{where}: body larger than {limit}")
-                chunks.append(chunk)
-        finally:
-            response.close()
-            response.release_conn()
+        for chunk in response.iter_content(BODY_CHUNK_BYTES):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                limit = f"{self._names('api.max_page_bytes')}={self.max_body_bytes}"
+                raise ApiError(f"{where}: body larger than {limit}")
+            chunks.append(chunk)
         return b"".join(chunks)
 
-    def _cause(self, error: HTTPError) -> str:
+    def _cause(self, error: requests.RequestException, url_key: str) -> str:
         """The cause of a request that got no usable response, for the one-line error."""
-        # NewConnectionError subclasses ConnectTimeoutError in urllib3 2: a refusal is not a
-        # timeout.
-        if isinstance(error, urllib3.exceptions.TimeoutError) and not isinstance(
-            error, NewConnectionError
-        ):
+        # ConnectTimeout is also a ConnectionError: a timeout is reported as one.
+        if isinstance(error, requests.Timeout):
             return f"timed out after {self.timeout_seconds:g} s"
-        return f"cannot connect ({root_cause(error)}); check {self._names('api.url')}"
+        return f"cannot connect ({root_cause(error)}); check {self._names(url_key)}"
 
 
 def root_cause(error: BaseException) -> str:
-    """The innermost reason of an urllib3 error, e.g. 'Connection refused'."""
-    while error.__context__ is not None and error.__context__ is not error:
-        error = error.__context__
+    """The innermost reason of a requests error, e.g. 'Connection refused': requests wraps
+    urllib3's error, which wraps the socket's or the TLS library's."""
+    seen = {id(error)}
+    while True:
+        wrapped = error.args[0] if error.args else None
+        inner = next(
+            (
+                candidate
+                for candidate in (wrapped, error.__cause__, error.__context__)
+                if isinstance(candidate, BaseException) and id(candidate) not in seen
+            ),
+            None,
+        )
+        if inner is None:
+            break
+        seen.add(id(inner))
+        error = inner
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     if "] " in text:  # "[Errno 111] Connection refused"
         text = text.split("] ", 1)[1]
     return text[:200]
-
-
-def pool_manager(url: str) -> urllib3.PoolManager:
-    """Connections to `url`'s host, shared by the fetching threads, set up as `requests` sets
-    them up from the environment, once instead of per request:
-
-    - TLS certificates are always verified, against certifi's CA bundle, or the file or folder
-      named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE;
-    - the proxy is HTTPS_PROXY / HTTP_PROXY by the URL's scheme, else ALL_PROXY (lower case
-      too), unless NO_PROXY covers the host (`bypasses_proxy`). HTTPS goes through a CONNECT
-      tunnel, so the proxy never sees the token; credentials in the proxy's URL become
-      Proxy-Authorization.
-
-    ~/.netrc is not read: `requests` would send a login it found there for the API's host in
-    place of the token.
-    """
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    bundle = bundle or certifi.where()
-    where = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
-    options = {"maxsize": MAX_CONCURRENCY, "cert_reqs": "CERT_REQUIRED", where: bundle}
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or bypasses_proxy(parts.hostname or "", parts.port):
-        return urllib3.PoolManager(**options)
-    if "://" not in proxy:
-        proxy = f"http://{proxy}"
-    proxy_parts = urlsplit(proxy)
-    proxy_headers = {}
-    if proxy_parts.username is not None:
-        proxy_headers["Proxy-Authorization"] = basic_auth(
-            proxy_parts.username, proxy_parts.password
-        )
-    try:
-        return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
-    except LocationValueError as error:  # e.g. socks5://, which needs PySocks
-        raise ApiError(f"proxy {redact_url(proxy)} from the environment: {error}") from None
-
-
-def bypasses_proxy(host: str, port: int | None) -> bool:
-    """NO_PROXY as `requests` reads it: urllib's rules (`*`, host names, domain suffixes, with
-    or without a port), and, for an IP address, CIDR ranges such as 10.0.0.0/8."""
-    if urllib.request.proxy_bypass(f"{host}:{port}" if port else host):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
-    for entry in no_proxy.replace(" ", "").split(","):
-        try:
-            if "/" in entry and address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:  # not a range: urllib has judged it above
-            continue
-    return False
-
-
-def basic_auth(user: str | None, password: str | None) -> str:
-    """An Authorization value from a URL's percent-encoded credentials."""
-    credentials = f"{unquote(user or '')}:{unquote(password or '')}"
-    return urllib3.make_headers(basic_auth=credentials)["authorization"]

@@ -66,3 +66,16 @@ def test_401_fails_at_once_naming_the_token_setting(gorest: GoRestServer):
     assert "401" in str(error.value) and "USERS_API_TOKEN" in str(error.value)
     assert "wrong" not in str(error.value)
     assert len(gorest.requests) == 1
+
+
+def test_credentials_in_the_url_refused_name_the_url_setting_never_the_password(
+    gorest: GoRestServer,
+):
+    gorest.token = "right"
+    url = gorest.url.replace("http://", "http://ann:s3cret@")
+    with no_sleep_client(url) as client, pytest.raises(ApiError) as error:
+        next(client.iter_pages())
+    assert str(error.value).endswith(
+        "HTTP 401 'Authentication failed'; check the credentials in USERS_API_URL"
+    )
+    assert "s3cret" not in str(error.value)

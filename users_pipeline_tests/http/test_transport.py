@@ -1,6 +1,6 @@
-"""What the client's HTTP stack (urllib3, set up once per client) must keep from `requests`:
-proxies and NO_PROXY from the environment, verified TLS with REQUESTS_CA_BUNDLE honoured,
-credentials and the token only where they belong. Real servers on 127.0.0.1, no mocks."""
+"""The client's HTTP stack: proxies and NO_PROXY from the environment, read once per client,
+verified TLS with REQUESTS_CA_BUNDLE honoured, credentials only where they belong (never a
+redirect, a next URL on another origin, or ~/.netrc's). Real servers on 127.0.0.1, no mocks."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 import trustme
 
 from users_pipeline.http.errors import ApiError
-from users_pipeline.http.transport import redact_url
+from users_pipeline.http.transport import Transport, redact_url
 from users_pipeline.offline import GoRestServer
-from users_pipeline_tests.http.harness import Handler, Server, crawl, users_client
+from users_pipeline_tests.http.harness import USERS_API, Handler, Server, crawl, users_client
 
 PROXY_VARIABLES = ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
 
@@ -71,6 +71,68 @@ def test_no_proxy_bypasses_the_proxy(gorest: GoRestServer, environment, no_proxy
             assert crawl(client) == gorest.users
     assert proxy.requests == []
     assert len(gorest.requests) == 28
+
+
+def test_the_environment_is_read_once_per_client(gorest: GoRestServer, environment):
+    with Server(ForwardingProxy) as proxy, users_client(gorest.url) as client:
+        environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        assert crawl(client) == gorest.users
+    assert proxy.requests == []
+
+
+def test_a_login_in_netrc_never_replaces_the_credentials(
+    gorest: GoRestServer, environment, tmp_path
+):
+    """requests would send it as Basic auth to a host it names, when no auth is set."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login eve password stolen\n")
+    environment.setenv("NETRC", str(netrc))
+    with users_client(gorest.url) as client:
+        next(client.iter_pages())
+    assert "authorization" not in gorest.requests[0]["headers"]
+
+
+@pytest.fixture
+def transport() -> Iterator[Transport]:
+    transport = Transport(
+        "http://api.test/v1/customers?status=active",
+        auth=None,
+        timeout_seconds=1,
+        max_body_bytes=1,
+        names=USERS_API,
+    )
+    yield transport
+    transport.close()
+
+
+@pytest.mark.parametrize(
+    ("next_url", "followed"),
+    [
+        ("/v1/customers?cursor=2", "http://api.test/v1/customers?cursor=2"),
+        ("?page=2", "http://api.test/v1/customers?page=2"),
+        ("HTTP://API.test:80/v2/customers", "http://API.test:80/v2/customers"),
+        ("http://ann:pw@api.test/v1/customers", "http://api.test/v1/customers"),
+    ],
+)
+def test_a_next_url_on_the_api_urls_origin_is_followed(transport, next_url, followed):
+    assert transport.follow(next_url, "GET page 1") == followed
+
+
+@pytest.mark.parametrize(
+    ("next_url", "origin"),
+    [
+        ("https://api.test/v1/customers", "https://api.test"),
+        ("http://api.test:8080/v1/customers", "http://api.test:8080"),
+        ("//elsewhere.test/v1/customers", "http://elsewhere.test"),
+        ("http://eve:secret@elsewhere.test/", "http://***@elsewhere.test"),
+    ],
+)
+def test_a_next_url_on_another_origin_is_refused(transport, next_url, origin):
+    with pytest.raises(ApiError) as error:
+        transport.follow(next_url, "GET page 1")
+    assert str(error.value) == (
+        f"GET page 1: next URL on {origin} not followed (credentials only go to USERS_API_URL)"
+    )
 
 
 def test_credentials_in_the_url_go_in_a_header_never_in_the_request_line(

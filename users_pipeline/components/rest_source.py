@@ -28,17 +28,22 @@ from users_pipeline.components.yaml_model import (
     ResourceKeys,
     Setting,
     SourceDefinitionError,
+    check_auth,
 )
 from users_pipeline.contract.field import ContractError, Field
 from users_pipeline.contract.record import RecordContract
+from users_pipeline.http.client import fixed_params
+from users_pipeline.http.errors import ApiError
+from users_pipeline.http.paginators import make_paginator
+from users_pipeline.http.records import BodyPath
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.orchestration.execution import executor
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.resources import (
     ApiResource,
-    AuthConfig,
     ArchiveResource,
+    AuthConfig,
     PostgresResource,
 )
 from users_pipeline.settings import (
@@ -47,7 +52,9 @@ from users_pipeline.settings import (
     DEFAULT_PAGINATOR,
     DEFAULT_SCHEDULE_CRON,
     EMBEDDED_POSTGRES_FOLDER,
+    GOREST_MAX_PAGE_SIZE,
     LOCAL_ARCHIVE_FOLDER,
+    SettingNames,
     data_dir,
 )
 
@@ -110,10 +117,24 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
                 raise SourceDefinitionError(
                     f"{where}: {key} is required, and none of {', '.join(setting.env)} is set"
                 )
+        try:
+            self._check_api()
+        except ApiError as error:
+            raise SourceDefinitionError(f"{where}: {error}") from None
         cron = self.schedule_cron.text()
         if not is_valid_cron_string(cron):
             raise SourceDefinitionError(f"{where}: schedule_cron {cron!r} is not a cron schedule")
         return contract, cron
+
+    def _check_api(self) -> None:
+        """How the API is walked and read, checked before any run: no request is made, and the
+        page size, a setting that may come from the environment, is checked when a run starts."""
+        api, names = self.api, SettingNames(self.setting_names("api"))
+        make_paginator(api.paginator, page_size=GOREST_MAX_PAGE_SIZE, names=names)
+        fixed_params(api.params, names)
+        if api.data_selector is not None:
+            BodyPath(api.data_selector, names("api.data_selector"))
+        check_auth(api.auth, api.token, names)
 
     def _settings(self) -> list[tuple[str, Setting]]:
         """Every setting, with its key in the YAML (`api.url`)."""

@@ -23,7 +23,7 @@ attributes:
     # data_selector: data
     # How the list pages, in dlt's vocabulary (see the README's "Sources in YAML"); unset:
     # GoRest's X-Pagination-* headers with `page_size`. For example:
-    # paginator: {type: cursor, cursor_path: next_cursor, cursor_param: cursor, has_more_path: has_more}
+    # paginator: {type: cursor, cursor_path: next_cursor, has_more_path: has_more}
     # paginator: {type: offset, limit: 100, total_path: total}
     # paginator: {type: header_link}
     # Query parameters sent with every request.

@@ -18,12 +18,15 @@ import pydantic
 
 from users_pipeline.contract.field import FIELD_TYPES, Field
 from users_pipeline.errors import PipelineError
+from users_pipeline.http.auth import AUTH_TYPES, make_auth
+from users_pipeline.http.errors import ApiError
 from users_pipeline.settings import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAGE_BYTES,
     DEFAULT_PAGE_SIZE,
     SHARED_ARCHIVE_SETTINGS,
     SHARED_POSTGRES_SETTINGS,
+    SettingNames,
 )
 
 
@@ -160,3 +163,20 @@ def _yaml_default(value: object) -> object:
 
 
 FieldModel = _field_model()
+
+
+def check_auth(auth: AuthSettings | None, token: Setting, names: SettingNames) -> None:
+    """The auth's keys, as `make_auth` will take them when a run starts (each credential read
+    then); a secret written into the YAML itself is refused."""
+    if auth is None:
+        return
+    given = auth.given()
+    secrets = AUTH_TYPES[auth.type].secrets if auth.type in AUTH_TYPES else frozenset()
+    for key in sorted(secrets & given.keys()):
+        if not isinstance(given[key], Setting):
+            raise ApiError(
+                f"api.auth.{key} is a secret: read it from an environment variable,"
+                f" {key}: {{env: [NAME]}}, never write it in the YAML"
+            )
+    placeholders = {k: "set" if isinstance(v, Setting) else v for k, v in given.items()}
+    make_auth(placeholders, names, token="set" if token.env or token.default else None)

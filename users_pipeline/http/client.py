@@ -2,8 +2,9 @@
 
 No Dagster imports: the fetch asset calls `RestClient.iter_pages()` and decides what to log. The
 style is a paginator (`paginators`), named in the source's settings; each GET goes through the
-attempt loop (`retry`), paced by the API's rate budget (`pacing`), over one urllib3 pool
-(`transport`), and its body's records are read by `records` (at the `data_selector`).
+attempt loop (`retry`), paced by the API's rate budget (`pacing`), over a `requests` session per
+fetching thread (`transport`), authenticated by `auth`, and its body's records are read by
+`records` (at the `data_selector`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from users_pipeline.http.auth import make_auth
+from requests.auth import AuthBase
+
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.paginators import (
@@ -58,7 +59,7 @@ class RestClient:
         self,
         url: str,
         *,
-        token: str | None = None,
+        auth: AuthBase | None = None,
         paginator: str | Mapping[str, object] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         params: Mapping[str, object] | None = None,
@@ -89,10 +90,9 @@ class RestClient:
         self.records_name = records_name
         self.stats = CrawlStats()
         self._budget = RateBudget(self.stats, sleep, clock)
-        self._url = url
         self._transport = Transport(
             url,
-            auth=make_auth(None, names, token=token),
+            auth=auth,
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_page_bytes,
             names=names,
@@ -151,23 +151,11 @@ class RestClient:
         if request.url is None:
             url = self._transport.url_with({**self.params, **request.params})
         else:
-            url = self._follow(request.url, where)
+            url = self._transport.follow(request.url, where)
         response = self._retrying.get(url, where)
         body = read_body(response, where)
         records = page_records(body, self.data_selector, where, self.records_name)
         return PageResponse(response.headers, body, records)
-
-    def _follow(self, url: str, where: str) -> str:
-        """A next URL the API gave, made absolute against the configured URL; refused on
-        another origin, so credentials go nowhere else.
-        INTEGRATOR: replace with `self._transport.follow(url, where)` once it exists."""
-        parts = urlsplit(self._url)
-        host = parts.netloc.rpartition("@")[2]  # credentials in the URL go in a header
-        origin = f"{parts.scheme}://{host}"
-        absolute = urljoin(urlunsplit((parts.scheme, host, parts.path, "", "")), url)
-        if not absolute.startswith(f"{origin}/"):
-            raise ApiError(f"{where}: the next URL is not on the API's origin {origin}")
-        return absolute
 
     def _read(self, paginator: Paginator, request: PageRequest, response: PageResponse) -> Page:
         """The page, once the paginator has read its response (in page order)."""

@@ -113,7 +113,9 @@ from users_pipeline.orchestration.resources import ClockResource, DataDirResourc
 
 defs = dg.Definitions.merge(
     load_sources(import_module("{package}")),
-    dg.Definitions(resources={{"clock": ClockResource(), "data_dir": DataDirResource(path="data")}}),
+    dg.Definitions(
+        resources={{"clock": ClockResource(), "data_dir": DataDirResource(path="data")}}
+    ),
 )
 """
 
@@ -136,7 +138,8 @@ def test_a_cursor_source_loads_through_the_real_cli(
     command = [
         str(Path(sys.executable).with_name("users-pipeline-gorest")), "--customers", "250", "--",
         str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m",
-        "cli_examples", "--select", "group:customers_cursor", "--partition", utc_today().isoformat(),
+        "cli_examples", "--select", "group:customers_cursor",
+        "--partition", utc_today().isoformat(),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

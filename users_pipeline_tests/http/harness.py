@@ -7,6 +7,7 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from users_pipeline.http.auth import make_auth
 from users_pipeline.http.client import RestClient
 from users_pipeline.settings import SettingNames
 from users_pipeline_tests.conftest import USERS
@@ -15,9 +16,11 @@ from users_pipeline_tests.conftest import USERS
 USERS_API = SettingNames(USERS.setting_names("api"))
 
 
-def users_client(url: str, **options) -> RestClient:
-    """The client as the users source makes it: its messages name USERS_API_* and users."""
-    return RestClient(url, setting_names=USERS_API, records_name="users", **options)
+def users_client(url: str, token: str | None = None, **options) -> RestClient:
+    """The client as the users source makes it: its messages name USERS_API_* and users, and
+    its token is a bearer token."""
+    auth = make_auth(None, USERS_API, token=token)
+    return RestClient(url, auth=auth, setting_names=USERS_API, records_name="users", **options)
 
 
 def crawl(client: RestClient) -> list[dict]:

@@ -31,7 +31,7 @@ from users_pipeline_tests.http.list_api import ListApi
 def transport(gorest: GoRestServer) -> Iterator[Transport]:
     transport = Transport(
         gorest.url,
-        token=None,
+        auth=None,
         timeout_seconds=10,
         max_body_bytes=DEFAULT_MAX_PAGE_BYTES,
         names=USERS_API,

@@ -54,7 +54,7 @@ class ApiResource(ConfigurableResource):
         description="The pagination style: its name, or a JSON object in dlt's vocabulary",
     )
     data_selector: str | None = Field(
-        default=None, description="Where the records are in a body (`data.items`); unset = a bare array"
+        default=None, description="Where a body's records are (`data.items`); unset: the body"
     )
     params: dict[str, Any] = Field(default={}, description="Query parameters of every request")
     auth: AuthConfig | None = Field(default=None, description="How requests authenticate")

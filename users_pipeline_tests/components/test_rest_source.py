@@ -255,7 +255,7 @@ def test_a_bad_handover_setting_is_named(monkeypatch):
         ({"TODOS_TABLE": "todos; drop"}, "todos_daily", DAY, "TODOS_TABLE='todos; drop'"),
         ({}, "todos_daily", DAY - timedelta(days=1), "materialize pg_todos_table"),
         ({}, "s3_todos_object", DAY - timedelta(days=1), "raw_todos_json takes"),
-        ({"TOKEN": "secret"}, "todos_daily", DAY, "check api.token"),
+        ({"TOKEN": "secret"}, "todos_daily", DAY, "no credentials were sent; set api.auth"),
     ],
     ids=["url", "table", "past day", "not fetched here", "token"],
 )

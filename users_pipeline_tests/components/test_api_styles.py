@@ -13,8 +13,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterInstance, Definitions, ScaffoldRequest
 
+from users_pipeline.components.scaffold import RestSourceScaffolder
 from users_pipeline.definitions import load_sources
 from users_pipeline.offline import GoRestServer, generate_customers
 from users_pipeline.offline.cli import server_environment
@@ -108,6 +109,7 @@ from importlib import import_module
 
 import dagster as dg
 
+from users_pipeline.components.scaffold import RestSourceScaffolder
 from users_pipeline.definitions import load_sources
 from users_pipeline.orchestration.resources import ClockResource, DataDirResource
 
@@ -146,3 +148,26 @@ def test_a_cursor_source_loads_through_the_real_cli(
     with psycopg.connect(postgres_url) as conn:
         ids = conn.execute(f"SELECT id FROM {schema}.customers ORDER BY id").fetchall()
     assert [row[0] for row in ids] == sorted(c["id"] for c in generate_customers(250))
+
+
+def test_the_scaffolded_starter_loads_once_its_url_is_set(tmp_path, monkeypatch):
+    """What `dg scaffold defs users_pipeline.components.RestSource customers` writes."""
+    package = tmp_path / f"scaffolded_{uuid.uuid4().hex[:8]}"
+    package.mkdir()
+    (package / "__init__.py").touch()
+    request = ScaffoldRequest(
+        type_name="users_pipeline.components.RestSource",
+        target_path=package / "customers",
+        scaffold_format="yaml",
+        project_root=None,
+        params=None,
+    )
+    RestSourceScaffolder().scaffold(request)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CUSTOMERS_API_URL", "https://api.example.com/v1/customers")
+    try:
+        defs = load_sources(importlib.import_module(package.name))
+    finally:
+        sys.modules.pop(package.name, None)
+    asset_keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    assert asset_keys == {"raw_customers_json", "s3_customers_object", "pg_customers_table"}

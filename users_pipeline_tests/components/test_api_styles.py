@@ -16,6 +16,7 @@ import pytest
 from dagster import DagsterInstance, Definitions, ScaffoldRequest
 
 from users_pipeline.components.scaffold import RestSourceScaffolder
+from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.definitions import load_sources
 from users_pipeline.offline import GoRestServer, generate_customers
 from users_pipeline.offline.cli import server_environment
@@ -110,6 +111,7 @@ from importlib import import_module
 import dagster as dg
 
 from users_pipeline.components.scaffold import RestSourceScaffolder
+from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.definitions import load_sources
 from users_pipeline.orchestration.resources import ClockResource, DataDirResource
 
@@ -171,3 +173,41 @@ def test_the_scaffolded_starter_loads_once_its_url_is_set(tmp_path, monkeypatch)
         sys.modules.pop(package.name, None)
     asset_keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
     assert asset_keys == {"raw_customers_json", "s3_customers_object", "pg_customers_table"}
+
+
+@pytest.mark.parametrize(
+    ("api", "message"),
+    [
+        ("paginator: {type: scroll}", "api.paginator.type must be one of"),
+        ("paginator: {type: auto}", "api.paginator.type"),
+        ("paginator: {type: offset}", "api.paginator.limit is required"),
+        ("paginator: {type: cursor, limit: 10}", "api.paginator.limit does not belong"),
+        ("paginator: {type: cursor, cursor_body_path: a}", "api.paginator.cursor_body_path"),
+        ("data_selector: 'data[0]'", "api.data_selector 'data[0]' is not a path"),
+        ("params: {tags: [a, b]}", "api.params.tags must be a text"),
+        ("auth: {type: digest}", "api.auth.type must be one of"),
+        ("auth: {type: api_key}", "api.auth.api_key is required for api_key auth"),
+        ("auth: {type: bearer, token: {env: [T]}, name: x}", "api.auth.name does not belong"),
+        ("auth: {type: bearer, token: abc123}", "api.auth.token is a secret"),
+    ],
+    ids=[
+        "unknown style", "auto", "missing key", "foreign key", "body path", "selector",
+        "params", "unknown auth", "missing credential", "auth key", "literal secret",
+    ],  # fmt: skip
+)
+def test_a_bad_api_block_fails_when_the_definitions_load_with_one_line(
+    examples, monkeypatch, api, message
+):
+    yaml = Path(examples.__file__).parent / "customers_cursor" / "defs.yaml"
+    text = yaml.read_text()
+    start, end = text.index("    data_selector:"), text.index("  archive:")
+    text = text[:start] + f"    {api}\n" + text[end:]
+    yaml.write_text(text)
+    for style in STYLES:
+        monkeypatch.setenv(f"CUSTOMERS_{style.upper()}_URL", "https://api.example.com/customers")
+
+    with pytest.raises(SourceDefinitionError) as raised:
+        load_sources(examples)
+
+    assert str(raised.value).startswith(f"{yaml}: ") and message in str(raised.value)
+    assert "\n" not in str(raised.value) and "abc123" not in str(raised.value)

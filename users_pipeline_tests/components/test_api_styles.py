@@ -211,3 +211,45 @@ def test_a_bad_api_block_fails_when_the_definitions_load_with_one_line(
 
     assert str(raised.value).startswith(f"{yaml}: ") and message in str(raised.value)
     assert "\n" not in str(raised.value) and "abc123" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("style", "change", "env", "message"),
+    [
+        ("cursor", ("params: {limit: 100}", "params: {limit: 100, fault: loop}"), {},
+         "came twice: the pagination loops"),
+        ("json_link", ("params: {page_size: 100}", "params: {page_size: 100, fault: foreign_next}"),
+         {}, "next URL on http://127.0.0.2"),
+        ("json_link", ("data_selector: results", "data_selector: data.items"), {},
+         "api.data_selector 'data.items' is not in the body"),
+        ("page_number", None, {"CUSTOMERS_CLIENT_SECRET": "wrong-secret"},
+         "CUSTOMERS_CLIENT_ID / CUSTOMERS_CLIENT_SECRET"),
+        ("header_link", None, {"CUSTOMERS_BEARER_TOKEN": "wrong-token"},
+         "check CUSTOMERS_BEARER_TOKEN (bearer auth)"),
+    ],
+    ids=["cursor loop", "foreign next url", "missing selector", "refused client", "refused token"],
+)  # fmt: skip
+def test_a_run_that_cannot_crawl_fails_in_one_line_before_anything_is_archived(
+    style, change, env, message, examples, server, s3, bucket, postgres_url, users_table,
+    tmp_path, monkeypatch,
+):  # fmt: skip
+    yaml = Path(examples.__file__).parent / f"customers_{style}" / "defs.yaml"
+    if change:
+        yaml.write_text(yaml.read_text().replace(*change))
+    schema = users_table.split(".")[0]
+    defs = load(examples, server, s3, bucket, postgres_url, tmp_path, monkeypatch, schema)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = defs.resolve_job_def(f"customers_{style}_daily").execute_in_process(
+        partition_key=DAY.isoformat(), raise_on_error=False
+    )
+
+    assert not result.success
+    failure = next(
+        event.event_specific_data.error.message.splitlines()
+        for event in result.all_events
+        if event.is_step_failure
+    )
+    assert message in failure[0] and "wrong-" not in " ".join(failure[:1])
+    listed = s3.get_client().list_objects_v2(Bucket=bucket, Prefix=f"customers_{style}/")
+    assert listed["KeyCount"] == 0

@@ -31,6 +31,7 @@ KEY_TYPES = (*INTEGER_RANGES, "text")
 EXACT_TYPES = {"json": JsonText, "numeric": Numeric}  # decoded by `decode_exact`
 DEFAULT_ENUM_LENGTH = 255  # enums are text columns: varchar(255), as the article's table has
 
+
 class ContractError(PipelineError):
     """A declaration that cannot work; the message names the field."""
 
@@ -220,6 +221,7 @@ def _integer_rule(self: Field) -> str:
     if self.minimum in (0, 1):
         return f"a {'positive' if self.minimum else 'non-negative'} {bits} integer"
     return f"an integer from {self.minimum} to {high}"
+
 
 def _shown(value: object) -> str:
     """A value as the reasons show it: a number as JSON wrote it, anything else as Python's."""

@@ -1,7 +1,6 @@
 """The record contract: a wrong declaration fails when it is made, with one line naming the field;
 a right one derives the table's columns and the validation."""
 
-
 import orjson
 import pytest
 

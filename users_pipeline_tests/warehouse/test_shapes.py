@@ -16,6 +16,7 @@ from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.result import LoadResult
 from users_pipeline.warehouse.table_name import TableName
+from users_pipeline_tests.warehouse.test_load import AWKWARD_TEXT
 
 DAY = date(2026, 3, 1)
 CUSTOMERS = RecordContract(
@@ -104,3 +105,20 @@ def test_a_change_of_scale_is_a_change_and_text_keys_are_soft_deleted(
         ("cus_1", "12345678901234567890.123", "1.50", None),
         ("cus_2", "12.50", None, day3),
     ]
+
+
+def test_any_json_text_loads_whole(tmp_path, postgres_url, pg, table):
+    """Text that CSV, JSON escaping or COPY could get wrong, inside a json field: into the
+    empty table, then through the staging table."""
+    texts = [*AWKWARD_TEXT, "\\u0000 is six characters here", ""]
+    metadata = {"texts": texts, AWKWARD_TEXT[0]: {"deep": [None, True, 0.5]}}
+    record = {"id": "cus_1", "address": {"country": "IE"}, "balance": 0, "metadata": metadata}
+    changed = {**record, "metadata": {**metadata, "texts": texts[::-1]}}
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, day_file(tmp_path, DAY, exact_json.dumps(record)), DAY)
+        first = pg.execute(f"SELECT metadata FROM {table}").fetchone()[0]
+        day2 = DAY + timedelta(days=1)
+        result = load(conn, table, day_file(tmp_path, day2, exact_json.dumps(changed)), day2)
+    assert first == metadata
+    assert result.updated == 1
+    assert pg.execute(f"SELECT metadata FROM {table}").fetchone()[0] == changed["metadata"]

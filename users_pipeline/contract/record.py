@@ -1,10 +1,10 @@
 """The record contract: one declaration of a source's record, from which everything else is derived.
 
-A `RecordContract` lists the fields of a record (name, type, rules, description, and the path of
-a value inside the record) and which one is the key. From it come the msgspec type that validates
-a batch in C (nested structs for the paths), the reason a record is
-rejected, the table's columns and their SQL types, the COPY and upsert column lists and the
-column schema shown in Dagster. Adding a field is one edit to a declaration. No Dagster imports.
+A `RecordContract` lists the fields of a record (name, type, rules, description, where in the
+record the value is) and which one is the key. From it come the msgspec type that validates a
+batch in C (nested structs for the paths), the reason a record is rejected, the table's columns
+and their SQL types, the COPY and upsert column lists and the column schema shown in Dagster.
+Adding a field is one edit to a declaration. No Dagster imports.
 """
 
 from __future__ import annotations

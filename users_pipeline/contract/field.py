@@ -10,18 +10,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import msgspec
 
+from users_pipeline import exact_json
 from users_pipeline.contract.columns import COLUMN_NAME, RESERVED_NAMES
+from users_pipeline.contract.exact_values import JsonText, Numeric, decode_exact
 from users_pipeline.errors import PipelineError
 
-FIELD_TYPES = ("bigint", "integer", "text", "enum", "boolean", "date", "timestamp", "constant")
+FIELD_TYPES = (
+    "bigint", "integer", "numeric", "text", "enum", "boolean", "date", "timestamp", "json",
+    "constant",
+)  # fmt: skip
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
 TEXT_TYPES = ("text", "enum", "constant")
+KEY_TYPES = (*INTEGER_RANGES, "text")
+EXACT_TYPES = {"json": JsonText, "numeric": Numeric}  # decoded by `decode_exact`
 DEFAULT_ENUM_LENGTH = 255  # enums are text columns: varchar(255), as the article's table has
+
 
 class ContractError(PipelineError):
     """A declaration that cannot work; the message names the field."""
@@ -37,6 +46,15 @@ class Field:
     value (case-insensitive) within one snapshot. A `constant` is not read from the record: every
     row gets `value` (as `inserted_from` records which tool loaded it). A `nullable` field may be
     null or absent.
+
+    A `numeric` is an exact decimal (a price, an amount), stored as PostgreSQL `numeric` with
+    the digits and scale the API sent. It takes a JSON number, or a string holding one in JSON's
+    syntax (`"12.50"`: many APIs send amounts as strings to keep them exact), never NaN,
+    infinity or padding. A `json` is an object or list kept whole, stored as `jsonb`.
+
+    `path` reads the value from inside the record, through objects, one key per dotted part
+    (`address.city`); without it, the value is the record's `name`. The key is a non-nullable
+    integer, bigint or text at the record's top level.
     """
 
     name: str
@@ -51,11 +69,22 @@ class Field:
     values: tuple[str, ...] = ()
     unique: bool = False
     value: str | None = None
+    path: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(self.values))
         for problem in _declaration_problems(self):
             raise ContractError(f"field {self.name!r}: {problem}")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys that lead from the record to the value, outermost first."""
+        return tuple(self.path.split(".")) if self.path else (self.name,)
+
+    @property
+    def location(self) -> str:
+        """Where the value is in the record, as the reasons name it: `address.city`, `id`."""
+        return ".".join(self.keys)
 
     @property
     def width(self) -> int | None:
@@ -68,7 +97,7 @@ class Field:
         """The column type, as PostgreSQL's `format_type` spells it."""
         if self.type in TEXT_TYPES:
             return f"character varying({self.width})" if self.width else "text"
-        return {"timestamp": "timestamp with time zone"}.get(self.type, self.type)
+        return {"timestamp": "timestamp with time zone", "json": "jsonb"}.get(self.type, self.type)
 
     @property
     def text_regex(self) -> str:
@@ -93,6 +122,10 @@ class Field:
             kind = Literal[self.values] if checked else str
         elif self.type == "timestamp":
             kind = Annotated[datetime, msgspec.Meta(tz=True)] if checked else datetime
+        elif self.type == "numeric":
+            kind = Numeric if checked else Decimal
+        elif self.type == "json":
+            kind = JsonText
         else:
             kind = {"boolean": bool, "date": date}[self.type]
         return kind | None if self.nullable else kind
@@ -104,19 +137,43 @@ class Field:
     def accepts(self, value: object) -> bool:
         """Whether the field's msgspec type takes `value` (as a batch decode would)."""
         try:
-            msgspec.convert(value, self.checked_type)
+            msgspec.convert(value, self.checked_type, dec_hook=decode_exact)
         except msgspec.ValidationError:
             return False
         return True
 
+    def lookup(self, record: dict) -> object:
+        """The value at the field's keys (None where an object on the way is null), or the
+        reason, in words, that there is none."""
+        value: object = record
+        for depth, key in enumerate(self.keys):
+            if value is None:
+                return None
+            if not isinstance(value, dict):
+                outer = ".".join(self.keys[:depth])
+                kind = exact_json.type_name(value)
+                return Absent(f"{outer} is {kind}, not an object", missing=False)
+            if key not in value:
+                return Absent(f"{self.location} is missing", missing=True)
+            value = value[key]
+        return value
+
     def problem(self, record: dict) -> str | None:
         """Why this field of a record is refused, in words (None: it is valid)."""
-        if record.get(self.name) is None:
-            if self.nullable:
-                return None
-            return f"{self.name} is missing" if self.name not in record else f"{self.name} is null"
-        value = record[self.name]
+        value = self.lookup(record)
+        if isinstance(value, Absent):
+            return None if self.nullable and value.missing else value.reason
+        if value is None:
+            return None if self.nullable else f"{self.location} is null"
         return None if self.accepts(value) else _reason(self, value)
+
+
+@dataclass(frozen=True)
+class Absent:
+    """No value at a field's keys, and why (see `Field.lookup`)."""
+
+    reason: str
+    missing: bool  # a key on the way is absent (rather than not an object)
 
 
 def _declaration_problems(self: Field) -> list[str]:
@@ -142,8 +199,12 @@ def _declaration_problems(self: Field) -> list[str]:
         problems.append("a constant has a value, and only a constant has one")
     if self.unique and self.type != "text":
         problems.append(f"unique applies to text, not {self.type}")
-    if self.key and (self.type not in INTEGER_RANGES or self.nullable):
-        problems.append("the key is a non-nullable integer or bigint")
+    if self.key and (self.type not in KEY_TYPES or self.nullable or self.path is not None):
+        problems.append("the key is a non-nullable integer, bigint or text, with no path")
+    if self.path is not None and not all(self.path.split(".")):
+        problems.append(f"path {self.path!r} names a key between each pair of dots")
+    if self.path is not None and self.type == "constant":
+        problems.append("a constant is not read from the record: it has no path")
     if self.pattern is not None:
         try:
             re.compile(self.pattern)
@@ -161,23 +222,35 @@ def _integer_rule(self: Field) -> str:
         return f"a {'positive' if self.minimum else 'non-negative'} {bits} integer"
     return f"an integer from {self.minimum} to {high}"
 
+
+def _shown(value: object) -> str:
+    """A value as the reasons show it: a number as JSON wrote it, anything else as Python's."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 def _reason(self: Field, value: object) -> str:
+    where = self.location
+    if self.type in EXACT_TYPES:
+        try:
+            decode_exact(EXACT_TYPES[self.type], value)
+        except (TypeError, ValueError) as refused:
+            return f"{where} {refused}"
     if self.type in INTEGER_RANGES:
-        return f"{self.name} {value!r} is not {_integer_rule(self)}"
+        return f"{where} {_shown(value)} is not {_integer_rule(self)}"
     if self.type == "boolean":
-        return f"{self.name} {value!r} is not true or false"
+        return f"{where} {_shown(value)} is not true or false"
     if not isinstance(value, str):
-        return f"{self.name} is {type(value).__name__}, not a string"
+        return f"{where} is {exact_json.type_name(value)}, not a string"
     if self.type == "enum":
-        return f"{self.name} {value!r} is not one of {sorted(self.values)}"
+        return f"{where} {value!r} is not one of {sorted(self.values)}"
     if self.type == "date":
-        return f"{self.name} {value!r} is not a date (YYYY-MM-DD)"
+        return f"{where} {value!r} is not a date (YYYY-MM-DD)"
     if self.type == "timestamp":
-        return f"{self.name} {value!r} is not an RFC 3339 timestamp with a time zone"
+        return f"{where} {value!r} is not an RFC 3339 timestamp with a time zone"
     if self.width and len(value) > self.width:
-        return f"{self.name} is {len(value)} characters, over the column limit {self.width}"
+        return f"{where} is {len(value)} characters, over the column limit {self.width}"
     if "\x00" in value:
-        return f"{self.name} contains a NUL character, which PostgreSQL text cannot store"
+        return f"{where} contains a NUL character, which PostgreSQL text cannot store"
     if self.not_blank and not re.search(r"\S", value):
-        return f"{self.name} is empty"
-    return f"{self.name} {value!r} does not match {self.pattern}"
+        return f"{where} is empty"
+    return f"{where} {value!r} does not match {self.pattern}"

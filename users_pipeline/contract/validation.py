@@ -8,13 +8,16 @@ half-way through a COPY.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
+from itertools import count
 
 import msgspec
-import orjson
 
+from users_pipeline import exact_json
+from users_pipeline.contract.exact_values import decode_exact
 from users_pipeline.contract.keyset import KeySet
 from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.snapshot.jsonl import parse_array
@@ -28,7 +31,7 @@ class RecordValidator:
     def __init__(self, contract: RecordContract) -> None:
         self.contract = contract
         struct = contract.struct()
-        self._decode_batch = msgspec.json.Decoder(list[struct]).decode
+        self._decode_batch = _batch_decoder(struct).decode
         self._struct = struct
         self._keys = KeySet()
         self._uniques = {index: KeySet() for index in contract.unique_indexes}
@@ -41,7 +44,7 @@ class RecordValidator:
         for record in records:
             if isinstance(record, dict) and not names.issuperset(record):
                 self.unknown_fields.update(name for name in record if name not in names)
-        return self._split(orjson.dumps(records), records, first_number)
+        return self._split(exact_json.dumps(records), records, first_number)
 
     def split_json(self, array: bytes, first_number: int = 1) -> tuple[list[Row], list[Reject]]:
         """Like `split`, for a batch given as a JSON array."""
@@ -55,9 +58,12 @@ class RecordValidator:
         except msgspec.DecodeError:
             records = parse_array(array) if records is None else records
             return self._split_each(records, first_number)
-        as_row = self.contract.as_row
-        numbered = enumerate(map(as_row, decoded), start=first_number)
-        return self._without_repeats([(number, row, None) for number, row in numbered], [])
+        rows = map(self.contract.as_row, decoded)
+        if records is not None:
+            candidates = list(zip(count(first_number), rows, records))
+            return self._without_repeats(candidates, [])
+        candidates = [(number, row, None) for number, row in enumerate(rows, start=first_number)]
+        return self._without_repeats(candidates, [], lambda: parse_array(array))
 
     def _split_each(self, records: list, first_number: int) -> tuple[list[Row], list[Reject]]:
         """The slow path, for a batch with an invalid record: each record on its own."""
@@ -65,7 +71,8 @@ class RecordValidator:
         rejects: list[Reject] = []
         for number, record in enumerate(records, start=first_number):
             try:
-                row = self.contract.as_row(msgspec.convert(record, self._struct))
+                decoded = msgspec.convert(record, self._struct, dec_hook=decode_exact)
+                row = self.contract.as_row(decoded)
             except msgspec.ValidationError:
                 rejects.append(Reject(number, self.contract.problem(record), record))
                 continue
@@ -73,8 +80,14 @@ class RecordValidator:
         return self._without_repeats(candidates, rejects)
 
     def _without_repeats(
-        self, candidates: list[tuple[int, Row, object]], rejects: list[Reject]
+        self,
+        candidates: list[tuple[int, Row, object]],
+        rejects: list[Reject],
+        records: Callable[[], list] | None = None,
     ) -> tuple[list[Row], list[Reject]]:
+        """The candidates without the repeats of a key or unique value, which join the rejects.
+        Without `records`, each candidate holds its record; with it, `records()` gives every
+        candidate's, in order (parsing a batch again only when a repeat needs its record)."""
         key_index = self.contract.key_index
         repeats = [self._keys.seen_before([row[key_index] for _, row, _ in candidates])]
         # hash() of the case-folded value: 64 bits, collision odds ~1e-8 at a million users.
@@ -86,16 +99,19 @@ class RecordValidator:
             return [row for _, row, _ in candidates], rejects
         indexes = [key_index, *self._uniques]
         rows = []
-        for position, (number, row, record) in enumerate(candidates):
+        originals = records() if records is not None else [record for _, _, record in candidates]
+        for position, ((number, row, _), record) in enumerate(
+            zip(candidates, originals, strict=True)
+        ):
             index = next((i for i, r in zip(indexes, repeats, strict=True) if r[position]), None)
             if index is None:
                 rows.append(row)
                 continue
             field = self.contract.source_fields[index]
-            value = row[index] if field.key else repr(row[index])
-            reason = f"duplicate {field.name} {value} in this snapshot"
-            as_dict = record if isinstance(record, dict) else self.contract.row_as_record(row)
-            rejects.append(Reject(number, reason, as_dict))
+            value = row[index]
+            shown = value if field.key and not isinstance(value, str) else repr(value)
+            reason = f"duplicate {field.location} {shown} in this snapshot"
+            rejects.append(Reject(number, reason, record))
         rejects.sort(key=lambda reject: reject.record_number)
         return rows, rejects
 
@@ -116,7 +132,7 @@ class Reject:
             self.record_number,
             None if key_value is None else str(key_value),
             self.reason,
-            orjson.dumps(self.record, default=str).decode(),
+            exact_json.dumps(self.record).decode(),
         )
 
 
@@ -133,7 +149,7 @@ def split_batches(
     are decoded, about four times faster.
     """
     if checked:
-        decode = msgspec.json.Decoder(list[contract.struct(checked=False)]).decode
+        decode = _batch_decoder(contract.struct(checked=False)).decode
         as_row = contract.as_row
         for array in arrays:
             yield list(map(as_row, decode(array)))
@@ -145,3 +161,8 @@ def split_batches(
         number += len(rows) + len(rejected)
         rejects.extend(rejected)
         yield rows
+
+
+def _batch_decoder(struct: type[msgspec.Struct]) -> msgspec.json.Decoder:
+    """Decodes a JSON array of records, each number exact (see `exact_json`)."""
+    return msgspec.json.Decoder(list[struct], dec_hook=decode_exact, float_hook=Decimal)

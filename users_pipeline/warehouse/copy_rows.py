@@ -9,6 +9,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 
+from users_pipeline.contract.exact_values import copy_text
 from users_pipeline.contract.record import RecordContract, Row
 
 
@@ -48,7 +49,9 @@ def copy_rows(
     return copied
 
 
-_encode_json_lines = msgspec.json.Encoder().encode_lines
+# A decimal is written as a string ("12.50"), as is a `json` field's JSON text: quoted, as
+# numeric and jsonb columns read them.
+_encode_json_lines = msgspec.json.Encoder(enc_hook=copy_text).encode_lines
 
 
 def _csv_batch(batch: Sequence[Row], row_end: bytes) -> bytes:

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from users_pipeline.contract.columns import UNKNOWN_LAST_SEEN
-from users_pipeline.contract.field import Field
+from users_pipeline.contract.field import EXACT_TYPES, Field
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.table_name import TableName
@@ -79,13 +79,20 @@ def column_fragments(contract: RecordContract) -> dict[str, sql.Composable]:
     def column(prefix: str, field: Field) -> sql.Composable:
         return sql.SQL(prefix + ".{}").format(sql.Identifier(field.name))
 
+    def compared(value: sql.Composable, field: Field) -> sql.Composable:
+        """A value as it is compared with the stored one: numbers by their text, so a change of
+        scale alone (12.5 to 12.50) is a change, as the API wrote it."""
+        return sql.SQL("{}::text").format(value) if field.type in EXACT_TYPES else value
+
     return {
         "key": sql.Identifier(contract.key.name),
         "values": listed(sql.Identifier(field.name) for field in values),
         "staged_values": listed(map(staged, values)),
         "excluded_values": listed(column("excluded", field) for field in values),
         "same_values": sql.SQL(" AND ").join(
-            sql.SQL("{} IS NOT DISTINCT FROM {}").format(column("t", field), staged(field))
+            sql.SQL("{} IS NOT DISTINCT FROM {}").format(
+                compared(column("t", field), field), compared(staged(field), field)
+            )
             for field in values
         ),
         "source_values": listed(

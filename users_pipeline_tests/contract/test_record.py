@@ -1,7 +1,6 @@
 """The record contract: a wrong declaration fails when it is made, with one line naming the field;
 a right one derives the table's columns and the validation."""
 
-
 import orjson
 import pytest
 
@@ -25,7 +24,23 @@ KEY = Field("id", "bigint", key=True)
         (lambda: Field("kind", "enum"), "field 'kind': an enum lists its values"),
         (lambda: Field("name", "text", values=("a",)), "field 'name': an enum lists its values"),
         (lambda: Field("tool", "constant"), "field 'tool': a constant has a value"),
-        (lambda: Field("id", "text", key=True), "field 'id': the key is a non-nullable integer"),
+        (lambda: Field("id", "enum", key=True, values=("a",)), "field 'id': the key is a non-"),
+        (
+            lambda: Field("id", "text", key=True, path="customer.id"),
+            "field 'id': the key is a non-nullable integer, bigint or text, with no path",
+        ),
+        (lambda: Field("city", "text", path="address..city"), "field 'city': path 'address..c"),
+        (lambda: Field("tool", "constant", value="x", path="a"), "field 'tool': a constant is"),
+        (
+            lambda: RecordContract(
+                (KEY, Field("city", "text", path="address.city"), Field("address", "json"))
+            ),
+            "field 'address': field 'city' reads from inside field 'address' (address)",
+        ),
+        (
+            lambda: RecordContract((KEY, Field("uid", "bigint", path="id"))),
+            "field 'uid': id is read by field 'id' too",
+        ),
         (
             lambda: Field("id", "bigint", key=True, nullable=True),
             "field 'id': the key is a non-nullable integer",

@@ -1,11 +1,13 @@
 """The day file: JSON Lines written page by page, read back in small arrays; old arrays read."""
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
 
+from users_pipeline import exact_json
 from users_pipeline.snapshot.jsonl import (
     BATCH_BYTES,
     JsonLinesWriter,
@@ -95,3 +97,12 @@ def test_lines_without_a_final_newline_or_with_crlf_read_too():
 def test_a_damaged_line_is_reported():
     with pytest.raises(RecordsFormatError, match="not valid JSON"):
         records_of([orjson.dumps(GOOD) + b"\n" + orjson.dumps(GOOD)[:20]])
+
+
+def test_the_day_file_keeps_every_number_as_the_api_sent_it(tmp_path: Path):
+    line = b'{"id":"cus_1","balance":12345678901234567890.123,"n":123456789012345678901234567890}'
+    path = tmp_path / "customers.jsonl"
+    with JsonLinesWriter(path) as writer:
+        writer.write(exact_json.loads(b"[" + line + b"," + line + b"]"))  # type: ignore[arg-type]
+    assert path.read_bytes() == line + b"\n" + line + b"\n"
+    assert records_of([path.read_bytes()])[0]["balance"] == Decimal("12345678901234567890.123")

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
-
+from users_pipeline import exact_json
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.transport import Response
 
@@ -53,9 +52,9 @@ class BodyPath:
 
 
 def parse_body(content: bytes) -> object:
-    """The body's JSON value; the one place a page's JSON is parsed. ValueError for a body
-    that is not JSON."""
-    return orjson.loads(content)
+    """The body's JSON value, every number as the API wrote it; the one place a page's JSON is
+    parsed. ValueError for a body that is not JSON."""
+    return exact_json.loads(content)
 
 
 def read_body(response: Response, where: str) -> object:

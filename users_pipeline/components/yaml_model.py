@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 import pydantic
@@ -100,7 +100,7 @@ class ApiSettings(dg.Model):
     token: Setting = Setting()
     paginator: str | PaginatorSettings | None = None
     data_selector: str | None = None
-    params: dict[str, str | int | float | bool] = {}
+    params: dict[str, Any] = {}  # texts, numbers, true/false (`http.client.fixed_params`)
     auth: AuthSettings | None = None
     page_size: Setting = Setting(default=DEFAULT_PAGE_SIZE)
     max_attempts: Setting = Setting(default=DEFAULT_MAX_ATTEMPTS)
@@ -178,5 +178,8 @@ def check_auth(auth: AuthSettings | None, token: Setting, names: SettingNames) -
                 f"api.auth.{key} is a secret: read it from an environment variable,"
                 f" {key}: {{env: [NAME]}}, never write it in the YAML"
             )
-    placeholders = {k: "set" if isinstance(v, Setting) else v for k, v in given.items()}
-    make_auth(placeholders, names, token="set" if token.env or token.default else None)
+    # Credentials are read when a run starts; here each stands in as a value every key takes
+    # (a URL is also a valid token or user name), so only the keys are judged.
+    placeholder = "https://credential.invalid/"
+    placeholders = {k: placeholder if isinstance(v, Setting) else v for k, v in given.items()}
+    make_auth(placeholders, names, token=placeholder if token.env or token.default else None)

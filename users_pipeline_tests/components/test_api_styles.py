@@ -168,9 +168,12 @@ def test_the_scaffolded_starter_loads_once_its_url_is_set(tmp_path, monkeypatch)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("CUSTOMERS_API_URL", "https://api.example.com/v1/customers")
     try:
-        defs = load_sources(importlib.import_module(package.name))
+        source = load_sources(importlib.import_module(package.name))
     finally:
         sys.modules.pop(package.name, None)
+    clock = FixedClock(day=DAY.isoformat())
+    shared = Definitions(resources={"clock": clock, "data_dir": DataDirResource()})
+    defs = Definitions.merge(source, shared)
     asset_keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
     assert asset_keys == {"raw_customers_json", "s3_customers_object", "pg_customers_table"}
 
@@ -178,7 +181,7 @@ def test_the_scaffolded_starter_loads_once_its_url_is_set(tmp_path, monkeypatch)
 @pytest.mark.parametrize(
     ("api", "message"),
     [
-        ("paginator: {type: scroll}", "api.paginator.type must be one of"),
+        ("paginator: {type: scroll}", "api.paginator.type 'scroll' is not a pagination style"),
         ("paginator: {type: auto}", "api.paginator.type"),
         ("paginator: {type: offset}", "api.paginator.limit is required"),
         ("paginator: {type: cursor, limit: 10}", "api.paginator.limit does not belong"),

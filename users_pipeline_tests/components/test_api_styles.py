@@ -103,6 +103,9 @@ def test_each_styles_example_loads_what_the_server_served_and_a_rerun_writes_not
     assert loaded == served_rows(server.customers)
     written = again.asset_materializations_for_node(f"pg_customers_{style}_table")[0].metadata
     assert written["rows_inserted"].value == written["rows_updated"].value == 0
+    if style == "page_number":  # the OAuth2 token expired mid-crawl and was renewed
+        fetched = first.asset_materializations_for_node(f"raw_customers_{style}_json")[0]
+        assert "401: 1" in fetched.metadata["http_statuses"].value
 
 
 CLI_DEFINITIONS = """

@@ -8,26 +8,16 @@ import psycopg
 import pytest
 
 from users_pipeline import exact_json
-from users_pipeline.contract.field import Field
-from users_pipeline.contract.record import RecordContract
 from users_pipeline.contract.validation import Reject, split_batches
 from users_pipeline.snapshot.jsonl import JsonLinesWriter, iter_json_arrays
 from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.result import LoadResult
 from users_pipeline.warehouse.table_name import TableName
+from users_pipeline_tests.contract.test_shapes import CUSTOMERS
 from users_pipeline_tests.warehouse.test_load import AWKWARD_TEXT
 
 DAY = date(2026, 3, 1)
-CUSTOMERS = RecordContract(
-    (
-        Field("id", "text", key=True),
-        Field("city", "text", path="address.city", nullable=True),
-        Field("country", "text", path="address.country"),
-        Field("balance", "numeric"),
-        Field("metadata", "json", nullable=True),
-    )
-)
 CUS_1 = (
     b'{"id":"cus_1","address":{"city":"Cork","country":"IE"},'
     b'"balance":12345678901234567890.123,"metadata":{"tier":"gold","limit":1.50,"n":[1,2]}}'

@@ -10,7 +10,8 @@
   (celery, k8s, docker or multiprocess), and Celery's `config_source`, which Dagster's schema
   lets through unchecked, against Celery's own setting names.
 - A source's `defs.yaml` is loaded as `dagster dev` loads it, beside the shipped sources; a
-  `record:` excerpt is checked field by field and against the shipped source it quotes.
+  `record:` excerpt is checked field by field and against the shipped or example source it
+  quotes, and an `api:` excerpt against the example source it quotes.
 - Any other snippet fails: a new kind of snippet needs a validation here first.
 
 No cluster, Docker daemon, broker or database is contacted.
@@ -48,6 +49,7 @@ from users_pipeline.orchestration.resources import ClockResource, DataDirResourc
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DEPLOY_YAML = ROOT / "deploy" / "dagster.yaml"
+EXAMPLE_SOURCES = ROOT / "examples" / "sources"
 FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 
 # Values for the `{env: NAME}` settings of a snippet, as a deployment's environment gives them.
@@ -113,6 +115,7 @@ def validate(text: str, where: str = "snippet") -> str:
             "run_config": validate_run_config,
             "source": validate_source,
             "record": validate_record_excerpt,
+            "api": validate_api_excerpt,
         }[kind](text, document)
     return kind
 
@@ -124,6 +127,8 @@ def kind_of(document: object) -> str | None:
         return "source"
     if set(document) == {"record"}:
         return "record"
+    if set(document) == {"api"}:
+        return "api"
     if set(document) == {"execution"}:
         return "run_config"
     if set(document) & set(dagster_instance_config_schema()):
@@ -283,6 +288,19 @@ def validate_source(text: str, document: Mapping) -> None:
         assert defs.resolve_job_def(f"{name}_daily").name == f"{name}_daily"
 
 
+def shipped_sources() -> list[Path]:
+    """The shipped source and the examples (`examples/sources/`), which the tests load."""
+    return sorted([*SOURCES.glob("*/defs.yaml"), *EXAMPLE_SOURCES.glob("*/defs.yaml")])
+
+
+def validate_api_excerpt(text: str, document: Mapping) -> None:
+    """An `api:` block quoted from an example source, exactly as its `defs.yaml` has it."""
+    for path in shipped_sources():
+        if yaml.safe_load(path.read_text())["attributes"]["api"] == document["api"]:
+            return
+    raise SnippetError(f"the api block {document['api']} is no example source's")
+
+
 def validate_record_excerpt(text: str, document: Mapping) -> None:
     """A `record:` quoted from a shipped source: each field valid, the whole a valid contract,
     and every attribute shown as the shipped `defs.yaml` has it."""
@@ -291,7 +309,7 @@ def validate_record_excerpt(text: str, document: Mapping) -> None:
     RecordContract(tuple(Field(**field.model_dump()) for field in fields))
     shipped = {
         path.parent.name: yaml.safe_load(path.read_text())["attributes"]["record"]
-        for path in sorted(SOURCES.glob("*/defs.yaml"))
+        for path in shipped_sources()
     }
     names = [field["name"] for field in record]
     source = next((s for s, rec in shipped.items() if [f["name"] for f in rec] == names), None)

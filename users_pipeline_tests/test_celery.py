@@ -273,6 +273,9 @@ def test_a_worker_killed_mid_step_hands_the_step_to_the_other(cluster, gorest, p
     with cluster.instance() as instance:
         assert instance.get_run_by_id(run_id).status == DagsterRunStatus.SUCCESS
     (survivor,) = set(WORKERS) - {killed}
-    assert cluster.step_workers(run_id)["raw_users_json"] == [killed, survivor]
+    # Celery delivers a task at least once: on a loaded machine the survivor may be handed the
+    # step twice (the second a no-op once the first has finished), never the killed worker again.
+    first, *then = cluster.step_workers(run_id)["raw_users_json"]
+    assert first == killed and set(then) == {survivor}
     assert time.monotonic() - killed_at < 120
     assert seen_last(pg, users_table) == sorted(user["id"] for user in gorest.users)

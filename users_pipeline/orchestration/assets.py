@@ -80,7 +80,7 @@ def _fetch_asset(
             f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
             " dir, with its rejects and a manifest proving the crawl complete."
         ),
-        check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share),
+        check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share, daily_partitions),
     )
     @failure_on_pipeline_error()
     def fetch_day(context: AssetExecutionContext, config: FetchConfig) -> MaterializeResult:

@@ -1,7 +1,9 @@
 """A source's asset checks: what each proves, and its result for a fetched or loaded day.
 
-The fetch's two checks block: a day that fails them is not archived or loaded. The load's check
-is reported once per loaded day, so a range loaded in one run marks exactly the days it loaded.
+Every check is per day (partitioned like its asset), so a day that fails or is refused never
+changes another day's check status. The fetch's two checks block: a day that fails them is not
+archived or loaded. The load's check is reported once per loaded day, so a range loaded in one run
+marks exactly the days it loaded.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ REJECTS_WITHIN_LIMIT = "rejects_within_limit"
 ROWS_MATCH_ARCHIVE = "rows_match_archive"
 
 
-def fetch_check_specs(asset: str, max_reject_share: float) -> list[AssetCheckSpec]:
+def fetch_check_specs(
+    asset: str, max_reject_share: float, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
         AssetCheckSpec(
             CRAWL_IS_COMPLETE,
             asset=asset,
+            partitions_def=partitions,
             blocking=True,
             description="Every record exactly once: the count equals the total the API states at"
             " start and end, no valid key on two pages, no short page before the last, page size"
@@ -39,6 +44,7 @@ def fetch_check_specs(asset: str, max_reject_share: float) -> list[AssetCheckSpe
         AssetCheckSpec(
             REJECTS_WITHIN_LIMIT,
             asset=asset,
+            partitions_def=partitions,
             blocking=True,
             description="Invalid records are at most max_reject_share of the day"
             f" ({max_reject_share:.0%}).",

@@ -51,11 +51,8 @@ from users_pipeline.settings import (
     DEFAULT_MAX_REJECT_SHARE,
     DEFAULT_PAGINATOR,
     DEFAULT_SCHEDULE_CRON,
-    EMBEDDED_POSTGRES_FOLDER,
     GOREST_MAX_PAGE_SIZE,
-    LOCAL_ARCHIVE_FOLDER,
     SettingNames,
-    data_dir,
 )
 
 
@@ -201,7 +198,6 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             ),
             bucket=archive.bucket.value(),
             prefix=archive.prefix.value(),
-            local_dir=str(data_dir() / LOCAL_ARCHIVE_FOLDER),
             gzip=archive.gzip.flag(),
         )
 
@@ -216,7 +212,6 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             password=postgres.password.value(),
             dbname=postgres.dbname.value(),
             table=postgres.table.value(),
-            embedded_dir=str(data_dir() / EMBEDDED_POSTGRES_FOLDER),
         )
 
 

@@ -28,7 +28,7 @@ from users_pipeline.orchestration.checks import (
     load_check_spec,
     rows_match_archive,
 )
-from users_pipeline.orchestration.config import FetchConfig, LoadConfig, Thresholds
+from users_pipeline.orchestration.config import LoadConfig, Thresholds, fetch_config
 from users_pipeline.orchestration.execution import step_tags
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.orchestration.logs import log_load, progress_logger
@@ -70,6 +70,8 @@ def build_assets(
 def _fetch_asset(
     contract: RecordContract, source: SourceNames, thresholds: Thresholds, daily: dict
 ) -> AssetsDefinition:
+    run_config = fetch_config(thresholds)
+
     @asset(
         **daily,
         name=source.raw,
@@ -83,8 +85,8 @@ def _fetch_asset(
         check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share, daily_partitions),
     )
     @failure_on_pipeline_error()
-    def fetch_day(context: AssetExecutionContext, config: FetchConfig) -> MaterializeResult:
-        resources, limits = context.resources, config.thresholds(thresholds)
+    def fetch_day(context: AssetExecutionContext, config: run_config) -> MaterializeResult:
+        resources, limits = context.resources, config.thresholds()
         # Only today can be fetched, so a range (a single-run backfill) is refused here too.
         today = resources.clock.today()
         for day in partition_days(context):

@@ -41,6 +41,8 @@ from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import check_fetchable
+from users_pipeline.snapshot.rejects import count_reasons
+from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
 from users_pipeline.warehouse.archived_days import load_archived_days
 
@@ -50,25 +52,31 @@ def build_assets(
     source: SourceNames,
     group: str,
     thresholds: Thresholds | None = None,
+    defs_yaml: str | None = None,
 ) -> list[AssetsDefinition]:
     """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`.
 
     A backfill of a range, from the UI or `--partition-range`, is one run (single-run policy):
     the table asset loads its days in date order; the fetch refuses any day but today, the
-    upload any day not fetched here. Without `thresholds`, the defaults of `settings`."""
+    upload any day not fetched here. Without `thresholds`, the defaults of `settings`;
+    `defs_yaml`, the source's file as a failed check names it."""
     thresholds = thresholds or Thresholds()
     daily = {
         "partitions_def": daily_partitions,
         "group_name": group,
         "backfill_policy": BackfillPolicy.single_run(),
     }
-    fetch = _fetch_asset(contract, source, thresholds, daily)
+    fetch = _fetch_asset(contract, source, thresholds, defs_yaml, daily)
     archived = _upload_asset(source, fetch, daily)
     return [fetch, archived, _load_asset(contract, source, archived, daily)]
 
 
 def _fetch_asset(
-    contract: RecordContract, source: SourceNames, thresholds: Thresholds, daily: dict
+    contract: RecordContract,
+    source: SourceNames,
+    thresholds: Thresholds,
+    defs_yaml: str | None,
+    daily: dict,
 ) -> AssetsDefinition:
     run_config = fetch_config(thresholds)
 
@@ -108,15 +116,23 @@ def _fetch_asset(
             )
         if manifest.unknown_fields:
             context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
+        rejects_uri = files.rejects.absolute().as_uri()
         if resources.data_dir.handover == "archive":
-            archive = getattr(resources, source.archive)
+            archive = getattr(resources, source.archive).get_archive()
             # For an upload step on another machine (see `storage.upload`).
-            staging = archive.layout(source.name).staging_keys(today)
-            upload.upload_day(archive.get_archive(), files, staging)
+            staging = getattr(resources, source.archive).layout(source.name).staging_keys(today)
+            upload.upload_day(archive, files, staging)
+            rejects_uri = archive.uri(staging.rejects)
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
+        checks = fetch_check_results(
+            manifest,
+            limits,
+            Rerun(source.raw, today, defs_yaml),
+            count_reasons(files.rejects, contract),
+            rejects_uri,
+        )
         return MaterializeResult(
-            metadata=fetch_metadata(manifest, client.stats, uri, seconds),
-            check_results=fetch_check_results(manifest, limits.max_reject_share),
+            metadata=fetch_metadata(manifest, client.stats, uri, seconds), check_results=checks
         )
 
     return fetch_day

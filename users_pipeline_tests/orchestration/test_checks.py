@@ -1,16 +1,17 @@
 """The fetch's checks on a real instance: each day keeps its own check status, and a failed
 check says what failed, why, where the rejects are and how to load the day anyway."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from users_pipeline.offline import generate_users
+from users_pipeline.offline import Faults, generate_users
 from users_pipeline.orchestration.checks import CRAWL_IS_COMPLETE, REJECTS_WITHIN_LIMIT
 from users_pipeline_tests.conftest import DAY, FixedClock
-from users_pipeline_tests.test_pipeline import ASSETS
+from users_pipeline_tests.test_pipeline import ASSETS, LAYOUT
 
 FETCH_CHECKS = [
     AssetCheckKey(AssetKey("raw_users_json"), name)
@@ -63,3 +64,70 @@ def test_each_day_keeps_its_own_check_status(resources, gorest):
         (CRAWL_IS_COMPLETE, str(refused_day)): planned,
         (REJECTS_WITHIN_LIMIT, str(refused_day)): planned,
     }
+
+
+def check_evaluations(result) -> dict:
+    return {
+        event.event_specific_data.check_name: event.event_specific_data
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def shown(evaluation) -> dict[str, object]:
+    return {key: value.value for key, value in evaluation.metadata.items()}
+
+
+def test_a_failed_reject_check_says_why_where_and_how_to_load_the_day(resources, gorest, tmp_path):
+    for user in gorest.users[:20]:
+        user["email"] = f"broken-{user['id']}"
+    for user in gorest.users[20:30]:
+        user["status"] = "suspended"
+
+    result = run_on(DagsterInstance.ephemeral(), resources, DAY)
+
+    rejects = check_evaluations(result)[REJECTS_WITHIN_LIMIT]
+    assert rejects.passed is False
+    assert rejects.description == "30 of 300 records rejected (10.0%, the limit is 1.0%)"
+    metadata = shown(rejects)
+    assert not [value for value in metadata.values() if isinstance(value, float)]
+    assert (metadata["share"], metadata["limit"]) == ("10.0%", "1.0%")
+    first = gorest.users[0]["id"]
+    assert metadata["reasons"].splitlines()[2:] == [
+        r"| email does not match \[^@\\s\]+@\[^@\\s\]+\\.\[^@\\s\]+ | 20 |"
+        rf" email 'broken-{first}' does not match \[^@\\s\]+@\[^@\\s\]+\\.\[^@\\s\]+ |",
+        "| status is not one of \\['active', 'inactive'\\] | 10 |"
+        " status 'suspended' is not one of \\['active', 'inactive'\\] |",
+    ]
+    rejects_file = LAYOUT.day_files(tmp_path / "data", DAY).rejects
+    assert metadata["rejects"] == rejects_file.as_uri()
+    assert rejects_file.is_file()
+    step = metadata["next step"]
+    assert "max_reject_share: 0.1\n" in step
+    assert "set `max_reject_share` in the source's defs.yaml" in step
+    config_json = step.split("--config-json '")[1].split("'")[0]
+    assert "--select 'raw_users_json*' --partition 2026-06-01" in step
+
+    again = materialize(
+        ASSETS,
+        resources={**resources, "clock": FixedClock(day=DAY.isoformat())},
+        partition_key=DAY.isoformat(),
+        run_config=json.loads(config_json),
+    )
+
+    assert check_evaluations(again)[REJECTS_WITHIN_LIMIT].passed is True
+
+
+def test_a_failed_crawl_check_names_the_next_step(resources, gorest):
+    gorest.faults = Faults(bodies={2: b"[]"})
+
+    result = run_on(DagsterInstance.ephemeral(), resources, DAY)
+
+    crawl = check_evaluations(result)[CRAWL_IS_COMPLETE]
+    assert (
+        crawl.passed is False and "short or empty pages before the last: [2]" in crawl.description
+    )
+    metadata = shown(crawl)
+    assert metadata["reasons"] == "No record was rejected."
+    assert metadata["rejects"].startswith("file://")
+    assert "max_crawls: 6\n" in metadata["next step"]

@@ -8,6 +8,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from users_pipeline.definitions import load_sources
 from users_pipeline.offline import Faults, generate_users
 from users_pipeline.orchestration.checks import CRAWL_IS_COMPLETE, REJECTS_WITHIN_LIMIT
 from users_pipeline_tests.conftest import DAY, FixedClock
@@ -24,9 +25,9 @@ def api_users() -> list[dict]:
     return generate_users(300)  # three pages
 
 
-def run_on(instance, resources, day, today=None):
+def run_on(instance, resources, day, today=None, assets=ASSETS):
     return materialize(
-        ASSETS,
+        assets,
         resources={**resources, "clock": FixedClock(day=(today or day).isoformat())},
         partition_key=day.isoformat(),
         instance=instance,
@@ -84,7 +85,10 @@ def test_a_failed_reject_check_says_why_where_and_how_to_load_the_day(resources,
     for user in gorest.users[20:30]:
         user["status"] = "suspended"
 
-    result = run_on(DagsterInstance.ephemeral(), resources, DAY)
+    # As the definitions build them from sources/users/defs.yaml.
+    shipped = list(load_sources().assets)
+
+    result = run_on(DagsterInstance.ephemeral(), resources, DAY, assets=shipped)
 
     rejects = check_evaluations(result)[REJECTS_WITHIN_LIMIT]
     assert rejects.passed is False
@@ -104,12 +108,12 @@ def test_a_failed_reject_check_says_why_where_and_how_to_load_the_day(resources,
     assert rejects_file.is_file()
     step = metadata["next step"]
     assert "max_reject_share: 0.1\n" in step
-    assert "set `max_reject_share` in the source's defs.yaml" in step
+    assert "set `max_reject_share` in `users_pipeline/sources/users/defs.yaml`" in step
     config_json = step.split("--config-json '")[1].split("'")[0]
     assert "--select 'raw_users_json*' --partition 2026-06-01" in step
 
     again = materialize(
-        ASSETS,
+        shipped,
         resources={**resources, "clock": FixedClock(day=DAY.isoformat())},
         partition_key=DAY.isoformat(),
         run_config=json.loads(config_json),

@@ -118,11 +118,12 @@ def _fetch_asset(
             context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
         rejects_uri = files.rejects.absolute().as_uri()
         if resources.data_dir.handover == "archive":
-            archive = getattr(resources, source.archive).get_archive()
+            archive = getattr(resources, source.archive)
+            store = archive.get_archive()
             # For an upload step on another machine (see `storage.upload`).
-            staging = getattr(resources, source.archive).layout(source.name).staging_keys(today)
-            upload.upload_day(archive, files, staging)
-            rejects_uri = archive.uri(staging.rejects)
+            staging = archive.layout(source.name).staging_keys(today)
+            upload.upload_day(store, files, staging)
+            rejects_uri = store.uri(staging.rejects)  # the fetch's disk may be out of reach
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
         checks = fetch_check_results(
             manifest,

@@ -11,6 +11,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from users_pipeline.definitions import load_sources
 from users_pipeline.offline import Faults, generate_users
 from users_pipeline.orchestration.checks import CRAWL_IS_COMPLETE, REJECTS_WITHIN_LIMIT
+from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline_tests.conftest import DAY, FixedClock
 from users_pipeline_tests.test_pipeline import ASSETS, LAYOUT
 
@@ -122,8 +123,10 @@ def test_a_failed_reject_check_says_why_where_and_how_to_load_the_day(resources,
     assert check_evaluations(again)[REJECTS_WITHIN_LIMIT].passed is True
 
 
-def test_a_failed_crawl_check_names_the_next_step(resources, gorest):
+def test_a_failed_crawl_check_names_the_next_step(resources, gorest, bucket, tmp_path):
     gorest.faults = Faults(bodies={2: b"[]"})
+    # Steps on different machines: the rejects to read are the archive's staged object.
+    resources["data_dir"] = DataDirResource(path=str(tmp_path / "data"), handover="archive")
 
     result = run_on(DagsterInstance.ephemeral(), resources, DAY)
 
@@ -133,5 +136,5 @@ def test_a_failed_crawl_check_names_the_next_step(resources, gorest):
     )
     metadata = shown(crawl)
     assert metadata["reasons"] == "No record was rejected."
-    assert metadata["rejects"].startswith("file://")
+    assert metadata["rejects"] == f"s3://{bucket}/{LAYOUT.staging_keys(DAY).rejects}"
     assert "max_crawls: 6\n" in metadata["next step"]

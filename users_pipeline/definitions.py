@@ -34,7 +34,6 @@ from users_pipeline.orchestration.resources import (
     DataDirResource,
     PostgresResource,
 )
-from users_pipeline.settings import data_dir
 
 SOURCES = Path(sources_module.__file__).parent
 
@@ -119,7 +118,7 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         resources={
             "clock": ClockResource(),
-            "data_dir": DataDirResource(path=str(data_dir()), handover=day_handover()),
+            "data_dir": DataDirResource(handover=day_handover()),
         },
         executor=executor(),
     ),

@@ -51,11 +51,8 @@ from users_pipeline.settings import (
     DEFAULT_MAX_REJECT_SHARE,
     DEFAULT_PAGINATOR,
     DEFAULT_SCHEDULE_CRON,
-    EMBEDDED_POSTGRES_FOLDER,
     GOREST_MAX_PAGE_SIZE,
-    LOCAL_ARCHIVE_FOLDER,
     SettingNames,
-    data_dir,
 )
 
 
@@ -91,7 +88,9 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         where = context.path / "defs.yaml"
         contract, cron = self._checked(where)
         thresholds = Thresholds(self.max_crawls, self.max_reject_share, self.soft_deletes)
-        assets = build_assets(contract, self.names, self.group or self.name, thresholds)
+        assets = build_assets(
+            contract, self.names, self.group or self.name, thresholds, _importable_path(where)
+        )
         job = dg.define_asset_job(
             f"{self.name}_daily",
             selection=assets,
@@ -201,7 +200,6 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             ),
             bucket=archive.bucket.value(),
             prefix=archive.prefix.value(),
-            local_dir=str(data_dir() / LOCAL_ARCHIVE_FOLDER),
             gzip=archive.gzip.flag(),
         )
 
@@ -216,8 +214,14 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             password=postgres.password.value(),
             dbname=postgres.dbname.value(),
             table=postgres.table.value(),
-            embedded_dir=str(data_dir() / EMBEDDED_POSTGRES_FOLDER),
         )
+
+
+def _importable_path(path: Path) -> str:
+    """`path` from the folder its package is imported from (`users_pipeline/sources/users/
+    defs.yaml`): the same on every machine, unlike the absolute path."""
+    packages = [folder for folder in path.parents if (folder / "__init__.py").exists()]
+    return str(path.relative_to(packages[-1].parent)) if packages else str(path)
 
 
 def _settings_in(model: dg.Model, group: str) -> list[tuple[str, Setting]]:

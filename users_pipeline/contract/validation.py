@@ -8,6 +8,7 @@ half-way through a COPY.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -166,3 +167,41 @@ def split_batches(
 def _batch_decoder(struct: type[msgspec.Struct]) -> msgspec.json.Decoder:
     """Decodes a JSON array of records, each number exact (see `exact_json`)."""
     return msgspec.json.Decoder(list[struct], dec_hook=decode_exact, float_hook=Decimal)
+
+
+# A field whose value an example must not show.
+_SECRET_NAME = re.compile(r"pass(word)?|secret|token|api_?key|credential", re.IGNORECASE)
+_EXAMPLE_CHARS = 160
+
+
+def reason_kind(contract: RecordContract, reason: str, record: object) -> tuple[str, str]:
+    """What kind of problem `reason` is, without the record's value ("email does not match
+    ..."), so a day's rejects count by what was wrong rather than by each value; and the reason
+    as an example to show, shortened, a secret-looking field's value masked.
+
+    A reason names the field's location first (after "duplicate " for a repeat), then the value
+    as shown (see `field._reason`)."""
+    if isinstance(record, dict):
+        for field in contract.source_fields:
+            for lead in (f"{field.location} ", f"duplicate {field.location} "):
+                if reason.startswith(lead):
+                    rest = _without_value(reason[len(lead) :], field.lookup(record))
+                    if rest is not None:
+                        masked = _SECRET_NAME.search(field.name) is not None
+                        return lead + rest, _shortened(lead + "*** " + rest if masked else reason)
+    return reason, _shortened(reason)
+
+
+def _without_value(text: str, value: object) -> str | None:
+    """`text` (a reason after its field's location) without the value it begins with, or None
+    when it does not show the value."""
+    if isinstance(value, str) and text.startswith(f"is {len(value)} characters, "):
+        return "is " + text.removeprefix(f"is {len(value)} characters, ")
+    for shown in dict.fromkeys((repr(value), str(value))):
+        if text.startswith(shown + " "):
+            return text[len(shown) + 1 :]
+    return None
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= _EXAMPLE_CHARS else text[: _EXAMPLE_CHARS - 1] + "…"

@@ -28,7 +28,7 @@ from users_pipeline.orchestration.checks import (
     load_check_spec,
     rows_match_archive,
 )
-from users_pipeline.orchestration.config import FetchConfig, LoadConfig, Thresholds
+from users_pipeline.orchestration.config import LoadConfig, Thresholds, fetch_config
 from users_pipeline.orchestration.execution import step_tags
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.orchestration.logs import log_load, progress_logger
@@ -41,6 +41,8 @@ from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import check_fetchable
+from users_pipeline.snapshot.rejects import count_reasons
+from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
 from users_pipeline.warehouse.archived_days import load_archived_days
 
@@ -50,26 +52,34 @@ def build_assets(
     source: SourceNames,
     group: str,
     thresholds: Thresholds | None = None,
+    defs_yaml: str | None = None,
 ) -> list[AssetsDefinition]:
     """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`.
 
     A backfill of a range, from the UI or `--partition-range`, is one run (single-run policy):
     the table asset loads its days in date order; the fetch refuses any day but today, the
-    upload any day not fetched here. Without `thresholds`, the defaults of `settings`."""
+    upload any day not fetched here. Without `thresholds`, the defaults of `settings`;
+    `defs_yaml`, the source's file as a failed check names it."""
     thresholds = thresholds or Thresholds()
     daily = {
         "partitions_def": daily_partitions,
         "group_name": group,
         "backfill_policy": BackfillPolicy.single_run(),
     }
-    fetch = _fetch_asset(contract, source, thresholds, daily)
+    fetch = _fetch_asset(contract, source, thresholds, defs_yaml, daily)
     archived = _upload_asset(source, fetch, daily)
     return [fetch, archived, _load_asset(contract, source, archived, daily)]
 
 
 def _fetch_asset(
-    contract: RecordContract, source: SourceNames, thresholds: Thresholds, daily: dict
+    contract: RecordContract,
+    source: SourceNames,
+    thresholds: Thresholds,
+    defs_yaml: str | None,
+    daily: dict,
 ) -> AssetsDefinition:
+    run_config = fetch_config(thresholds)
+
     @asset(
         **daily,
         name=source.raw,
@@ -80,11 +90,11 @@ def _fetch_asset(
             f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
             " dir, with its rejects and a manifest proving the crawl complete."
         ),
-        check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share),
+        check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share, daily_partitions),
     )
     @failure_on_pipeline_error()
-    def fetch_day(context: AssetExecutionContext, config: FetchConfig) -> MaterializeResult:
-        resources, limits = context.resources, config.thresholds(thresholds)
+    def fetch_day(context: AssetExecutionContext, config: run_config) -> MaterializeResult:
+        resources, limits = context.resources, config.thresholds()
         # Only today can be fetched, so a range (a single-run backfill) is refused here too.
         today = resources.clock.today()
         for day in partition_days(context):
@@ -106,15 +116,24 @@ def _fetch_asset(
             )
         if manifest.unknown_fields:
             context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
+        rejects_uri = files.rejects.absolute().as_uri()
         if resources.data_dir.handover == "archive":
             archive = getattr(resources, source.archive)
+            store = archive.get_archive()
             # For an upload step on another machine (see `storage.upload`).
             staging = archive.layout(source.name).staging_keys(today)
-            upload.upload_day(archive.get_archive(), files, staging)
+            upload.upload_day(store, files, staging)
+            rejects_uri = store.uri(staging.rejects)  # the fetch's disk may be out of reach
         uri, seconds = str(files.records.absolute()), time.monotonic() - started
+        checks = fetch_check_results(
+            manifest,
+            limits,
+            Rerun(source.raw, today, defs_yaml),
+            count_reasons(files.rejects, contract),
+            rejects_uri,
+        )
         return MaterializeResult(
-            metadata=fetch_metadata(manifest, client.stats, uri, seconds),
-            check_results=fetch_check_results(manifest, limits.max_reject_share),
+            metadata=fetch_metadata(manifest, client.stats, uri, seconds), check_results=checks
         )
 
     return fetch_day

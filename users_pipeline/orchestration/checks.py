@@ -1,7 +1,9 @@
 """A source's asset checks: what each proves, and its result for a fetched or loaded day.
 
-The fetch's two checks block: a day that fails them is not archived or loaded. The load's check
-is reported once per loaded day, so a range loaded in one run marks exactly the days it loaded.
+Every check is per day (partitioned like its asset), so a day that fails or is refused never
+changes another day's check status. The fetch's two checks block: a day that fails them is not
+archived or loaded. The load's check is reported once per loaded day, so a range loaded in one run
+marks exactly the days it loaded.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    MetadataValue,
     Output,
     PartitionsDefinition,
 )
 
+from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.snapshot.manifest import Manifest
+from users_pipeline.snapshot.rejects import RejectReasons
+from users_pipeline.snapshot.verdicts import Rerun, Verdict, crawl_verdict, rejects_verdict
 from users_pipeline.warehouse.archived_days import DayLoadReport
 
 CRAWL_IS_COMPLETE = "crawl_is_complete"
@@ -26,11 +32,14 @@ REJECTS_WITHIN_LIMIT = "rejects_within_limit"
 ROWS_MATCH_ARCHIVE = "rows_match_archive"
 
 
-def fetch_check_specs(asset: str, max_reject_share: float) -> list[AssetCheckSpec]:
+def fetch_check_specs(
+    asset: str, max_reject_share: float, partitions: PartitionsDefinition
+) -> list[AssetCheckSpec]:
     return [
         AssetCheckSpec(
             CRAWL_IS_COMPLETE,
             asset=asset,
+            partitions_def=partitions,
             blocking=True,
             description="Every record exactly once: the count equals the total the API states at"
             " start and end, no valid key on two pages, no short page before the last, page size"
@@ -39,6 +48,7 @@ def fetch_check_specs(asset: str, max_reject_share: float) -> list[AssetCheckSpe
         AssetCheckSpec(
             REJECTS_WITHIN_LIMIT,
             asset=asset,
+            partitions_def=partitions,
             blocking=True,
             description="Invalid records are at most max_reject_share of the day"
             f" ({max_reject_share:.0%}).",
@@ -55,33 +65,38 @@ def load_check_spec(asset: str, partitions: PartitionsDefinition) -> AssetCheckS
     )
 
 
-def fetch_check_results(manifest: Manifest, max_reject_share: float) -> list[AssetCheckResult]:
-    reject_share = manifest.rejected_records / max(manifest.records, 1)
+def fetch_check_results(
+    manifest: Manifest,
+    limits: Thresholds,
+    rerun: Rerun,
+    reasons: RejectReasons,
+    rejects_uri: str,
+) -> list[AssetCheckResult]:
+    """The fetch's two checks; one that failed also shows the rejects counted by reason, where
+    the rejects are, and the next step (see `snapshot.verdicts`)."""
+    verdicts = {
+        CRAWL_IS_COMPLETE: crawl_verdict(manifest, limits.max_crawls, rerun),
+        REJECTS_WITHIN_LIMIT: rejects_verdict(manifest, limits.max_reject_share, rerun),
+    }
     return [
         AssetCheckResult(
-            check_name=CRAWL_IS_COMPLETE,
-            passed=manifest.crawl_complete,
-            description="; ".join(manifest.crawl_problems) or "complete",
-            metadata={
-                "attempts": manifest.crawl_attempts,
-                "records": manifest.records,
-                "distinct_ids": manifest.distinct_ids,
-                "total_at_start": manifest.total_at_start,
-                "total_at_end": manifest.total_at_end,
-                "repeated_ids": manifest.repeated_ids,
-                "short_pages": str(manifest.short_pages),
-            },
-        ),
-        AssetCheckResult(
-            check_name=REJECTS_WITHIN_LIMIT,
-            passed=reject_share <= max_reject_share,
-            description=(
-                f"{manifest.rejected_records} of {manifest.records} records rejected"
-                f" ({reject_share:.2%}, limit {max_reject_share:.2%})"
-            ),
-            metadata={"rejected": manifest.rejected_records, "share": reject_share},
-        ),
+            check_name=name,
+            passed=verdict.passed,
+            description=verdict.description,
+            metadata=_explained(verdict, reasons, rejects_uri),
+        )
+        for name, verdict in verdicts.items()
     ]
+
+
+def _explained(verdict: Verdict, reasons: RejectReasons, rejects_uri: str) -> dict[str, object]:
+    metadata: dict[str, object] = dict(verdict.facts)
+    if not verdict.passed or reasons.counts:
+        metadata["reasons"] = MetadataValue.md(reasons.table())
+        metadata["rejects"] = MetadataValue.url(rejects_uri)
+    if verdict.next_step:
+        metadata["next step"] = MetadataValue.md(verdict.next_step)
+    return metadata
 
 
 def rows_match_archive(loaded: DayLoadReport, asset_key: AssetKey) -> AssetCheckEvaluation:

@@ -19,21 +19,23 @@ class Thresholds:
     soft_deletes: bool | None = None  # unset: where the pagination style proves the whole list
 
 
-class FetchConfig(Config):
-    """A fetch's own thresholds, set in the launchpad or with `--config-json`; unset, the
-    source's (defs.yaml)."""
+def fetch_config(source: Thresholds) -> type[Config]:
+    """The fetch's run config, with the source's thresholds (defs.yaml) as its defaults: the
+    launchpad's scaffold shows them, and a run changes them there or with `--config-json`."""
 
-    max_crawls: int | None = Field(default=None, description="Crawls to try while the list drifts")
-    max_reject_share: float | None = Field(
-        default=None, description="Largest share of invalid records a day may have and still load"
-    )
-
-    def thresholds(self, source: Thresholds) -> Thresholds:
-        return Thresholds(
-            source.max_crawls if self.max_crawls is None else self.max_crawls,
-            source.max_reject_share if self.max_reject_share is None else self.max_reject_share,
-            source.soft_deletes,
+    class FetchConfig(Config):
+        max_crawls: int = Field(
+            default=source.max_crawls, description="Crawls to try while the list drifts"
         )
+        max_reject_share: float = Field(
+            default=source.max_reject_share,
+            description="Largest share of invalid records a day may have and still load",
+        )
+
+        def thresholds(self) -> Thresholds:
+            return Thresholds(self.max_crawls, self.max_reject_share, source.soft_deletes)
+
+    return FetchConfig
 
 
 class LoadConfig(Config):

@@ -7,7 +7,7 @@ from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
-from users_pipeline.settings import DEFAULT_DATA_DIR, LOCAL_ARCHIVE_FOLDER, SettingNames
+from users_pipeline.settings import LOCAL_ARCHIVE_FOLDER, SettingNames, data_dir
 from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline.storage.s3 import S3Archive
@@ -23,9 +23,9 @@ class ArchiveResource(ConfigurableResource):
     s3: S3Resource
     bucket: str | None = Field(default=None, description="The bucket; unset = local directory")
     prefix: str = Field(description="The key prefix of the source's objects")
-    local_dir: str = Field(
-        default=f"{DEFAULT_DATA_DIR}/{LOCAL_ARCHIVE_FOLDER}",
-        description="Directory used without a bucket",
+    local_dir: str | None = Field(
+        default=None,
+        description=f"Directory used without a bucket; unset: <data dir>/{LOCAL_ARCHIVE_FOLDER}",
     )
     gzip: bool = Field(default=False, description="Store every object gzipped as `<key>.gz`")
 
@@ -38,7 +38,10 @@ class ArchiveResource(ConfigurableResource):
             names = SettingNames(self.setting_names)
             archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url, names)
         else:
-            archive = LocalArchive(Path(self.local_dir))
+            local_dir = (
+                Path(self.local_dir) if self.local_dir else data_dir() / LOCAL_ARCHIVE_FOLDER
+            )
+            archive = LocalArchive(local_dir)
         return GzipArchive(archive) if self.gzip else archive
 
     def layout(self, source: str) -> SourceLayout:

@@ -7,7 +7,7 @@ from typing import Literal
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from users_pipeline.settings import DATA_DIR_SETTING, DEFAULT_DATA_DIR, HANDOVER_SETTING
+from users_pipeline.settings import DATA_DIR_SETTING, DEFAULT_DATA_DIR, HANDOVER_SETTING, data_dir
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import DayFiles, SourceLayout
 
@@ -23,7 +23,11 @@ class ClockResource(ConfigurableResource):
 class DataDirResource(ConfigurableResource):
     """The local working directory where each day's fetched snapshot lands before archiving."""
 
-    path: str = Field(default=DEFAULT_DATA_DIR, description=DATA_DIR_SETTING)
+    # Unset, read where the run executes: the launchpad shows no path of the machine that
+    # loaded the definitions.
+    path: str | None = Field(
+        default=None, description=f"Unset: {DATA_DIR_SETTING}, else {DEFAULT_DATA_DIR}"
+    )
     handover: Literal["local", "archive"] = Field(
         default="local",
         description=f"{HANDOVER_SETTING}: `local` when a run's steps share this disk;"
@@ -32,6 +36,10 @@ class DataDirResource(ConfigurableResource):
 
     def day_files(self, day: date, source: str) -> DayFiles:
         """`<data dir>/raw/<source>/dt=YYYY-MM-DD/`: the day file, its rejects and manifest."""
-        return SourceLayout(source).day_files(Path(self.path), day)
+        return SourceLayout(source).day_files(self.directory, day)
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.path) if self.path else data_dir()
 
 

@@ -9,10 +9,10 @@ from pydantic import Field, PrivateAttr
 
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.settings import (
-    DEFAULT_DATA_DIR,
     EMBEDDED_POSTGRES_FOLDER,
     SHARED_POSTGRES_SETTINGS,
     SettingNames,
+    data_dir,
 )
 from users_pipeline.warehouse.connection import (
     Database,
@@ -48,9 +48,10 @@ class PostgresResource(ConfigurableResource):
     password: str | None = Field(default=None, description="That user's password")
     dbname: str | None = Field(default=None, description="The database (default: the user name)")
     table: str = Field(description="The table: `table` or `schema.table`")
-    embedded_dir: str = Field(
-        default=str(Path(DEFAULT_DATA_DIR) / EMBEDDED_POSTGRES_FOLDER),
-        description="Data directory of the embedded server",
+    embedded_dir: str | None = Field(
+        default=None,
+        description="Data directory of the embedded server;"
+        f" unset: <data dir>/{EMBEDDED_POSTGRES_FOLDER}",
     )
     _database: Database | None = PrivateAttr(default=None)
     _server: Any = PrivateAttr(default=None)
@@ -85,8 +86,13 @@ class PostgresResource(ConfigurableResource):
                 setting="/".join(map(names, _HOST_SETTINGS)),
             )
         else:
-            self._server = start_embedded_postgres(Path(self.embedded_dir))
-            where = f"embedded PostgreSQL in {self.embedded_dir}"
+            embedded = (
+                Path(self.embedded_dir)
+                if self.embedded_dir
+                else data_dir() / EMBEDDED_POSTGRES_FOLDER
+            )
+            self._server = start_embedded_postgres(embedded)
+            where = f"embedded PostgreSQL in {embedded}"
             self._database = Database(self._server.get_uri(), where, "the embedded PostgreSQL")
         self.connect().close()
 

@@ -1,0 +1,51 @@
+"""The launchpad's "Scaffold all default config": what a run may change, with the source's own
+values, and no path of the machine that loaded the definitions."""
+
+import dagster as dg
+import yaml
+from dagster._core.snap.snap_to_yaml import default_values_yaml_from_type_snap
+
+from users_pipeline.definitions import load_sources
+from users_pipeline.orchestration.assets import build_assets
+from users_pipeline.orchestration.config import Thresholds
+from users_pipeline.orchestration.resources import ClockResource, DataDirResource
+from users_pipeline_tests.conftest import USERS, USERS_CONTRACT
+
+
+def scaffold(defs: dg.Definitions, job: str) -> dict:
+    """The run config the launchpad's scaffold button fills in, as the webserver computes it."""
+    snapshot = defs.resolve_job_def(job).get_job_snapshot()
+    schema = snapshot.config_schema_snapshot
+    root = schema.get_config_snap(snapshot.mode_def_snaps[0].root_config_key)
+    return yaml.safe_load(default_values_yaml_from_type_snap(schema, root))
+
+
+SHARED = {"clock": ClockResource(), "data_dir": DataDirResource()}  # as the definitions make
+
+
+def test_the_scaffold_shows_the_run_config_with_the_sources_values(monkeypatch, tmp_path):
+    monkeypatch.setenv("USERS_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    defs = dg.Definitions.merge(load_sources(), dg.Definitions(resources=SHARED))
+
+    config = scaffold(defs, "users_daily")
+
+    assert config["ops"] == {
+        "raw_users_json": {"config": {"max_crawls": 3, "max_reject_share": 0.01}},
+        "pg_users_table": {"config": {"reload": False}},
+    }
+    resources = config["resources"]
+    assert resources["data_dir"] == {"config": {"handover": "local"}}
+    assert "local_dir" not in resources["archive"]["config"]
+    assert "embedded_dir" not in resources["postgres"]["config"]
+    assert str(tmp_path) not in yaml.safe_dump(config)
+
+
+def test_each_source_offers_its_own_thresholds():
+    assets = build_assets(USERS_CONTRACT, USERS.names, "users", Thresholds(5, 0.2))
+    job = dg.define_asset_job("strict", selection=assets)
+    resources = {**load_sources().resources, **SHARED}
+    defs = dg.Definitions(assets=assets, jobs=[job], resources=resources)
+
+    assert scaffold(defs, "strict")["ops"]["raw_users_json"] == {
+        "config": {"max_crawls": 5, "max_reject_share": 0.2}
+    }

@@ -266,7 +266,8 @@ def test_too_many_rejects_fail_the_day_before_anything_is_archived(
     result = run(resources, raise_on_error=False)
 
     passed, description = check_results(result)["rejects_within_limit"]
-    assert passed is False and "50 of 2,751 records rejected (1.8%, the limit is 1.0%)" in description
+    assert passed is False
+    assert "50 of 2,751 records rejected (1.8%, the limit is 1.0%)" in description
     assert materialized(result) == {"raw_users_json"}
     assert not table_exists(pg, users_table)
 

@@ -9,6 +9,7 @@ The assets are built for a record contract: everything about the record comes fr
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 
 from dagster import (
     AssetExecutionContext,
@@ -40,7 +41,7 @@ from users_pipeline.orchestration.metadata import (
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.snapshot.crawl import take_snapshot
-from users_pipeline.snapshot.days import check_fetchable
+from users_pipeline.snapshot.days import check_fetchable, never_taken
 from users_pipeline.storage import upload
 from users_pipeline.warehouse.archived_days import load_archived_days
 
@@ -86,9 +87,10 @@ def _fetch_asset(
     def fetch_day(context: AssetExecutionContext, config: FetchConfig) -> MaterializeResult:
         resources, limits = context.resources, config.thresholds(thresholds)
         # Only today can be fetched, so a range (a single-run backfill) is refused here too.
-        today = resources.clock.today()
+        today, archive = resources.clock.today(), getattr(resources, source.archive)
+        archived = partial(archive.layout(source.name).has_day, archive.get_archive())
         for day in partition_days(context):
-            check_fetchable(day, today, source.name, source.table)
+            check_fetchable(day, today, source.name, source.table, archived)
         files = resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client(source.name) as client:
@@ -107,11 +109,10 @@ def _fetch_asset(
         if manifest.unknown_fields:
             context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
         if resources.data_dir.handover == "archive":
-            archive = getattr(resources, source.archive)
             # For an upload step on another machine (see `storage.upload`).
             staging = archive.layout(source.name).staging_keys(today)
             upload.upload_day(archive.get_archive(), files, staging)
-        uri, seconds = str(files.records.absolute()), time.monotonic() - started
+        uri, seconds = files.records.absolute().as_uri(), time.monotonic() - started
         return MaterializeResult(
             metadata=fetch_metadata(manifest, client.stats, uri, seconds),
             check_results=fetch_check_results(manifest, limits.max_reject_share),
@@ -127,7 +128,7 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
         kinds={"s3"},
         op_tags=step_tags("load"),
         deps=[fetch],
-        required_resource_keys={"data_dir", source.archive},
+        required_resource_keys={"clock", "data_dir", source.archive},
         description=(
             f"The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/{source.name}.jsonl, its"
             " rejects and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
@@ -136,17 +137,24 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
     @failure_on_pipeline_error()
     def upload_day(context: AssetExecutionContext) -> MaterializeResult:
         archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
-        layout = archive.layout(source.name)
-        uploaded = upload.upload_days(
-            archive.get_archive(),
-            partition_days(context),
-            files_of=lambda day: data_dir.day_files(day, source.name),
-            keys_of=layout.keys,
-            # Fetched on another machine: the day waits in the archive's staging keys.
-            staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
-            not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
-            f" archived loads with {source.table} alone",
-        )
+        layout, store = archive.layout(source.name), archive.get_archive()
+        try:
+            uploaded = upload.upload_days(
+                store,
+                partition_days(context),
+                files_of=lambda day: data_dir.day_files(day, source.name),
+                keys_of=layout.keys,
+                # Fetched on another machine: the day waits in the archive's staging keys.
+                staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
+                not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
+                f" archived loads with {source.table} alone",
+            )
+        except upload.SnapshotNotTakenHereError as error:
+            today = context.resources.clock.today()
+            for day in error.days:
+                if day < today and not layout.has_day(store, day):
+                    raise never_taken(day, source.name) from None
+            raise
         for day in uploaded:
             context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
         # One result for the run: every day of it was uploaded, or none was marked.
@@ -166,7 +174,7 @@ def _load_asset(
         kinds={"postgres"},
         op_tags=step_tags("load"),
         deps=[upload_asset],
-        required_resource_keys={source.archive, source.postgres},
+        required_resource_keys={"clock", source.archive, source.postgres},
         description=(
             f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
             " object (never from the API), with soft deletes in deleted_at. A range of days loads"
@@ -184,6 +192,7 @@ def _load_asset(
         archive = getattr(context.resources, source.archive)
         postgres = getattr(context.resources, source.postgres)
         days, table = partition_days(context), postgres.table_name
+        today = context.resources.clock.today()
         context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
         with failure_on_pipeline_error(), postgres.connect() as conn:
             for loaded in load_archived_days(
@@ -196,6 +205,9 @@ def _load_asset(
                 source.table,
                 config.reload,
                 on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
+                explain_missing=lambda day, missing: (
+                    never_taken(day, source.name) if day < today else missing
+                ),
             ):
                 log_load(context.log, loaded, str(table))
                 yield load_materialization(loaded, context.asset_key, str(table), schema)

@@ -1,23 +1,35 @@
 """Which days can be fetched: only today, since the API has no history. Past days load from the
 archive. Runs go through the real API server, S3 endpoint and PostgreSQL; "today" is injected."""
 
+import logging
 import os
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from dagster import AssetKey, DagsterInstance, build_schedule_context
+from dagster import AssetKey, DagsterInstance, build_schedule_context, materialize
 
 from users_pipeline import defs
+from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline.settings import DEFAULT_FIRST_DAY
 from users_pipeline.snapshot.days import FirstDayError, first_day
 from users_pipeline.storage.layout import SourceLayout
-from users_pipeline_tests.conftest import DAY, FixedClock, pg_users_table, s3_users_object
+from users_pipeline_tests.conftest import (
+    DAY,
+    FixedClock,
+    pg_users_table,
+    raw_users_json,
+    s3_users_object,
+)
 from users_pipeline_tests.test_pipeline import expected_rows, run, table_rows
 
 LATER = DAY + timedelta(days=1)
-FAILURE = "dagster._core.definitions.events.Failure: "
+FAILURE = "users_pipeline.orchestration.failures.PipelineFailure: "
+NEVER_TAKEN = (
+    f"no users snapshot was taken on {DAY}, and none can be now (the API serves only the"
+    " present): nothing can load that day; today's run loads today"
+)
 
 
 def step_failure(result) -> str:
@@ -25,18 +37,51 @@ def step_failure(result) -> str:
     return failure.event_specific_data.error.message.strip()
 
 
-@pytest.mark.parametrize("today", [LATER, DAY - timedelta(days=1)], ids=["past", "future"])
+def next_step(result) -> str:
+    (failure,) = (e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    return failure.event_specific_data.user_failure_data.metadata["next step"].value
+
+
+def log_before_failure(resources, today) -> tuple[int, str]:
+    """The level and text of what the run logged just before its step failed."""
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [raw_users_json],
+            resources={**resources, "clock": FixedClock(day=today.isoformat())},
+            partition_key=DAY.isoformat(),
+            instance=instance,
+            raise_on_error=False,
+        )
+        entries = instance.all_logs(result.run_id)
+    (at,) = (
+        i
+        for i, entry in enumerate(entries)
+        if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_FAILURE"
+    )
+    return entries[at - 1].level, entries[at - 1].user_message
+
+
+@pytest.mark.parametrize(
+    ("today", "advice"),
+    [
+        (LATER, f"no snapshot of {DAY} was taken then, so nothing can load that day; today's run"
+         " loads today"),
+        (DAY - timedelta(days=1), f"{DAY}'s own run takes it on {DAY}"),
+    ],
+    ids=["past", "future"],
+)  # fmt: skip
 def test_a_day_other_than_today_is_refused_before_any_request_or_write(
-    resources, gorest, pg, users_table, tmp_path, today
+    resources, gorest, pg, users_table, tmp_path, today, advice
 ):
     result = run(resources, day=DAY, today=today, raise_on_error=False)
 
     assert not result.success
-    assert step_failure(result) == FAILURE + (
+    refusal = (
         f"cannot fetch the users of {DAY} on {today} (UTC): the API serves only the present"
-        f" list, so a day's snapshot is taken on that day; to rebuild {DAY} from the archive,"
-        " materialize pg_users_table for it (or for a range of days)"
+        f" list, so a day's snapshot is taken on that day; {advice}"
     )
+    assert step_failure(result) == FAILURE + refusal
+    assert next_step(result) == advice
     assert gorest.requests == []
     assert not (tmp_path / "data").exists()
     assert result.get_asset_materialization_events() == []
@@ -48,6 +93,28 @@ def test_a_day_other_than_today_is_refused_before_any_request_or_write(
         is None
     )
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone() == (None,)
+
+
+def test_a_refusal_is_logged_as_an_error_line_of_its_own_just_before_the_failure(resources):
+    level, message = log_before_failure(resources, today=LATER)
+
+    assert level == logging.ERROR
+    assert message == (
+        f"cannot fetch the users of {DAY} on {LATER} (UTC): the API serves only the present list,"
+        f" so a day's snapshot is taken on that day; no snapshot of {DAY} was taken then, so"
+        " nothing can load that day; today's run loads today"
+    )
+
+
+def test_an_archived_past_day_is_refused_with_the_asset_that_rebuilds_it(resources):
+    run(resources, day=DAY)
+
+    result = run(resources, day=DAY, today=LATER, raise_on_error=False)
+
+    assert next_step(result) == (
+        f"to rebuild {DAY} from the archive, materialize pg_users_table for it (or for a range of"
+        " days)"
+    )
 
 
 def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg, users_table):
@@ -62,10 +129,29 @@ def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg,
     assert table_rows(pg, users_table) == expected_rows(gorest.users)
 
 
-def test_archiving_a_day_never_fetched_says_where_past_days_come_from(resources, tmp_path):
-    result = run(resources, assets=[s3_users_object], day=DAY, today=LATER, raise_on_error=False)
+@pytest.mark.parametrize("asset", [s3_users_object, pg_users_table], ids=lambda a: a.key.path[0])
+def test_a_past_day_never_fetched_is_named_as_such_by_every_asset(resources, asset):
+    result = run(resources, assets=[asset], day=DAY, today=LATER, raise_on_error=False)
 
-    manifest = SourceLayout("users").day_files(tmp_path / "data", DAY).manifest
+    assert step_failure(result) == FAILURE + NEVER_TAKEN
+    assert next_step(result) == "nothing can load that day; today's run loads today"
+
+
+def test_archiving_an_archived_day_fetched_elsewhere_says_the_table_loads_it_alone(
+    resources, tmp_path
+):
+    run(resources, day=DAY)
+    elsewhere = DataDirResource(path=str(tmp_path / "elsewhere"))
+
+    result = run(
+        {**resources, "data_dir": elsewhere},
+        assets=[s3_users_object],
+        day=DAY,
+        today=LATER,
+        raise_on_error=False,
+    )
+
+    manifest = SourceLayout("users").day_files(tmp_path / "elsewhere", DAY).manifest
     assert step_failure(result) == FAILURE + (
         f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
         " a day's snapshot on that day only; a day already archived loads with pg_users_table"

@@ -11,6 +11,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context, materialize
 
 from users_pipeline import defs
+from users_pipeline.components.schedule import cron_in_words
 from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline.settings import DEFAULT_FIRST_DAY
 from users_pipeline.snapshot.days import FirstDayError, first_day
@@ -187,6 +188,22 @@ def test_the_daily_schedule_targets_all_three_assets_for_the_day_of_its_tick():
         AssetKey("pg_users_table"),
     }
     assert schedule.default_status.value == "RUNNING"
+    assert schedule.description == (
+        "Snapshots the users API daily at 00:15 UTC, for the tick's own day."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cron", "words"),
+    [
+        ("15 0 * * *", "daily at 00:15 UTC"),
+        ("5 13 * * *", "daily at 13:05 UTC"),
+        ("*/30 * * * *", "on the cron schedule `*/30 * * * *` (UTC)"),
+        ("0 6 * * 1-5", "on the cron schedule `0 6 * * 1-5` (UTC)"),
+    ],
+)
+def test_a_schedule_says_when_it_runs_in_words(cron, words):
+    assert cron_in_words(cron) == words
 
 
 def test_a_tick_late_enough_to_fall_on_the_next_day_is_skipped():

@@ -8,10 +8,12 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from dagster import AssetKey, DagsterInstance, build_schedule_context, materialize
+from dagster import AssetKey, DagsterInstance, build_schedule_context
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
 from users_pipeline import defs
 from users_pipeline.components.schedule import cron_in_words
+from users_pipeline.orchestration.partitions import daily_partitions
 from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline.settings import DEFAULT_FIRST_DAY
 from users_pipeline.snapshot.days import FirstDayError, first_day
@@ -46,12 +48,8 @@ def next_step(result) -> str:
 def log_before_failure(resources, today) -> tuple[int, str]:
     """The level and text of what the run logged just before its step failed."""
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            [raw_users_json],
-            resources={**resources, "clock": FixedClock(day=today.isoformat())},
-            partition_key=DAY.isoformat(),
-            instance=instance,
-            raise_on_error=False,
+        result = run(
+            resources, [raw_users_json], today=today, raise_on_error=False, instance=instance
         )
         entries = instance.all_logs(result.run_id)
     (at,) = (
@@ -105,6 +103,29 @@ def test_a_refusal_is_logged_as_an_error_line_of_its_own_just_before_the_failure
         f" so a day's snapshot is taken on that day; no snapshot of {DAY} was taken then, so"
         " nothing can load that day; today's run loads today"
     )
+
+
+def test_a_refused_past_day_fails_that_day_only(resources):
+    yesterday = DAY - timedelta(days=1)
+    with DagsterInstance.ephemeral() as instance:
+        assert run(resources, day=DAY, instance=instance).success
+        assert not run(resources, day=yesterday, today=DAY, raise_on_error=False,
+                       instance=instance).success  # fmt: skip
+
+        # What the UI's partition bar shows, from Dagster's own status cache.
+        statuses = {
+            asset.key.path[0]: get_and_update_asset_status_cache_value(
+                instance, asset.key, daily_partitions
+            )
+            for asset in (raw_users_json, s3_users_object, pg_users_table)
+        }
+    for name, status in statuses.items():
+        materialized = status.deserialize_materialized_partition_subsets(daily_partitions)
+        failed = status.deserialize_failed_partition_subsets(daily_partitions)
+        assert (set(materialized.get_partition_keys()), set(failed.get_partition_keys())) == (
+            {DAY.isoformat()},
+            {yesterday.isoformat()},
+        ), name
 
 
 def test_an_archived_past_day_is_refused_with_the_asset_that_rebuilds_it(resources):

@@ -128,14 +128,22 @@ def test_a_refused_past_day_fails_that_day_only(resources):
         ), name
 
 
-def test_an_archived_past_day_is_refused_with_the_asset_that_rebuilds_it(resources):
+def test_an_archived_past_day_is_refused_with_the_asset_that_rebuilds_it(resources, tmp_path):
     run(resources, day=DAY)
+    elsewhere = {**resources, "data_dir": DataDirResource(path=str(tmp_path / "elsewhere"))}
 
-    result = run(resources, day=DAY, today=LATER, raise_on_error=False)
+    fetch = run(resources, day=DAY, today=LATER, raise_on_error=False)
+    upload = run(elsewhere, assets=[s3_users_object], day=DAY, today=LATER, raise_on_error=False)
 
-    assert next_step(result) == (
+    assert next_step(fetch) == (
         f"to rebuild {DAY} from the archive, materialize pg_users_table for it (or for a range of"
         " days)"
+    )
+    manifest = SourceLayout("users").day_files(tmp_path / "elsewhere", DAY).manifest
+    assert step_failure(upload) == FAILURE + (
+        f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
+        " a day's snapshot on that day only; a day already archived loads with pg_users_table"
+        " alone"
     )
 
 
@@ -157,28 +165,6 @@ def test_a_past_day_never_fetched_is_named_as_such_by_every_asset(resources, ass
 
     assert step_failure(result) == FAILURE + NEVER_TAKEN
     assert next_step(result) == "nothing can load that day; today's run loads today"
-
-
-def test_archiving_an_archived_day_fetched_elsewhere_says_the_table_loads_it_alone(
-    resources, tmp_path
-):
-    run(resources, day=DAY)
-    elsewhere = DataDirResource(path=str(tmp_path / "elsewhere"))
-
-    result = run(
-        {**resources, "data_dir": elsewhere},
-        assets=[s3_users_object],
-        day=DAY,
-        today=LATER,
-        raise_on_error=False,
-    )
-
-    manifest = SourceLayout("users").day_files(tmp_path / "elsewhere", DAY).manifest
-    assert step_failure(result) == FAILURE + (
-        f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
-        " a day's snapshot on that day only; a day already archived loads with pg_users_table"
-        " alone"
-    )
 
 
 def evaluate_schedule(tick: datetime, today: date):

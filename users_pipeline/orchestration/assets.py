@@ -41,7 +41,7 @@ from users_pipeline.orchestration.metadata import (
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.snapshot.crawl import take_snapshot
-from users_pipeline.snapshot.days import check_fetchable, never_taken
+from users_pipeline.snapshot.days import check_fetchable, never_taken, not_archived
 from users_pipeline.storage import upload
 from users_pipeline.warehouse.archived_days import load_archived_days
 
@@ -205,8 +205,8 @@ def _load_asset(
                 source.table,
                 config.reload,
                 on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
-                explain_missing=lambda day, missing: (
-                    never_taken(day, source.name) if day < today else missing
+                explain_missing=lambda day, missing: not_archived(
+                    day, today, source.name, str(missing), f"{source.raw} and {source.object}"
                 ),
             ):
                 log_load(context.log, loaded, str(table))

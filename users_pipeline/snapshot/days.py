@@ -25,7 +25,8 @@ class DayNotFetchableError(PipelineError):
 
 
 class DayNeverTakenError(PipelineError):
-    """A day to archive or load that has no snapshot, and that no run can give one now."""
+    """A day to archive or load that has no snapshot: a past day that no run can give one now,
+    or a day not yet taken."""
 
 
 class FirstDayError(PipelineError):
@@ -69,6 +70,23 @@ def never_taken(day: date, source: str) -> DayNeverTakenError:
         f"no {source} snapshot was taken on {day}, and none can be now (the API serves only the"
         f" present): {NOTHING_FOR_THAT_DAY}",
         next_step=NOTHING_FOR_THAT_DAY,
+    )
+
+
+def not_archived(
+    day: date, today: date, source: str, missing: str, fetch_assets: str
+) -> DayNeverTakenError:
+    """Why a day to load is not in the archive (`missing` says which object is absent): a past
+    day was never taken; today's is taken by `fetch_assets`; a later day by its own run."""
+    if day < today:
+        return never_taken(day, source)
+    if day == today:
+        next_step = f"materialize {fetch_assets} for {day} first (today's run does all three)"
+    else:
+        next_step = f"{day}'s own run takes and loads it on {day}"
+    return DayNeverTakenError(
+        f"no {source} snapshot of {day} is archived yet ({missing}): {next_step}",
+        next_step=next_step,
     )
 
 

@@ -128,6 +128,20 @@ def test_a_refused_past_day_fails_that_day_only(resources):
         ), name
 
 
+def test_loading_today_before_it_is_archived_says_what_takes_it(resources):
+    result = run(resources, assets=[pg_users_table], day=DAY, raise_on_error=False)
+
+    manifest = f"s3://{resources['archive'].bucket}/{SourceLayout('users').keys(DAY).manifest}"
+    advice = (
+        f"materialize raw_users_json and s3_users_object for {DAY} first (today's run does all"
+        " three)"
+    )
+    assert step_failure(result) == FAILURE + (
+        f"no users snapshot of {DAY} is archived yet ({manifest} does not exist): {advice}"
+    )
+    assert next_step(result) == advice
+
+
 def test_an_archived_past_day_is_refused_with_the_asset_that_rebuilds_it(resources, tmp_path):
     run(resources, day=DAY)
     elsewhere = {**resources, "data_dir": DataDirResource(path=str(tmp_path / "elsewhere"))}

@@ -26,15 +26,24 @@ LAYOUT = SourceLayout("users")  # the users source under the default prefix, as 
 RELOAD = {"ops": {"pg_users_table": {"config": {"reload": True}}}}
 
 
-def run(resources: dict, assets=ASSETS, day=DAY, raise_on_error=True, run_config=None, today=None):
+def run(
+    resources: dict,
+    assets=ASSETS,
+    day=DAY,
+    raise_on_error=True,
+    run_config=None,
+    today=None,
+    instance=None,
+):
     """Materialize `assets` for `day`, on a clock whose today is `today` (by default `day`
-    itself: the day's snapshot is taken on that day)."""
+    itself: the day's snapshot is taken on that day), in `instance` (by default a fresh one)."""
     return materialize(
         assets,
         resources={**resources, "clock": FixedClock(day=(today or day).isoformat())},
         partition_key=day.isoformat(),
         raise_on_error=raise_on_error,
         run_config=run_config,
+        instance=instance,
     )
 
 

@@ -19,8 +19,18 @@ _TAKEN = [
 ]
 
 
+def cron_in_words(cron: str) -> str:
+    """`m h * * *` as "daily at HH:MM UTC"; any other cron as itself."""
+    fields = cron.split()
+    if len(fields) == 5 and fields[2:] == ["*", "*", "*"]:
+        minute, hour = fields[0], fields[1]
+        if minute.isdigit() and hour.isdigit() and int(minute) < 60 and int(hour) < 24:
+            return f"daily at {int(hour):02d}:{int(minute):02d} UTC"
+    return f"on the cron schedule `{cron}` (UTC)"
+
+
 def daily_schedule(source: str, job: dg.UnresolvedAssetJobDefinition, cron: str):
-    """Each day at `cron` (UTC), the source's job for the tick's own day."""
+    """At `cron` (UTC), the source's job for the tick's own day."""
     name = f"{source}_daily_schedule"
 
     @dg.schedule(
@@ -29,7 +39,7 @@ def daily_schedule(source: str, job: dg.UnresolvedAssetJobDefinition, cron: str)
         cron_schedule=cron,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Each day at {cron} (UTC), snapshot the {source} API for that day.",
+        description=f"Snapshots the {source} API {cron_in_words(cron)}, for the tick's own day.",
     )
     def _schedule(
         context: dg.ScheduleEvaluationContext, clock: ClockResource

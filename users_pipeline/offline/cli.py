@@ -18,7 +18,13 @@ import threading
 
 from users_pipeline.offline.customers import GeneratedCustomers
 from users_pipeline.offline.faults import GOREST_RATE_WINDOW_SECONDS, Faults
-from users_pipeline.offline.records import MAX_DEFAULT_RELATED, generate_resources, generate_users
+from users_pipeline.offline.records import (
+    INVALID_KINDS,
+    MAX_DEFAULT_RELATED,
+    generate_resources,
+    generate_users,
+    invalid_count,
+)
 from users_pipeline.offline.server import GoRestServer
 from users_pipeline.offline.styles import (
     DEFAULT_TOKEN_EXPIRES_AFTER,
@@ -44,8 +50,12 @@ STYLE_CREDENTIALS = (
 def main(argv: list[str] | None = None) -> int:
     """Serve until interrupted, or around one command that gets each list's URL in its env."""
     args, command = _split_command(sys.argv[1:] if argv is None else argv)
-    options = _parser().parse_args(args)
-    server = _server(options)
+    parser = _parser()
+    options = parser.parse_args(args)
+    try:
+        server = _server(options)
+    except ValueError as error:  # options that contradict each other, such as too many invalid
+        parser.error(str(error))
     # SIGTERM (CI, docker stop) unwinds like Ctrl-C so the server and any command are cleaned up.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     announcement = _announcement(server)
@@ -87,6 +97,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--todos", type=int, help=f"number of todos (default: one per user, {cap})")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated records")
+    invalid = parser.add_mutually_exclusive_group()
+    kinds = ", ".join(field for field, _broken in INVALID_KINDS)
+    invalid.add_argument(
+        "--invalid-share",
+        type=float,
+        metavar="SHARE",
+        help=f"share of the users (0 to 1) that break the users contract, one field each ({kinds}),"
+        " spread over the list (default 0)",
+    )
+    invalid.add_argument(
+        "--invalid-count", type=int, metavar="N", help="number of such invalid users, instead"
+    )
     parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     parser.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
     parser.add_argument(
@@ -159,7 +181,10 @@ def _server(options: argparse.Namespace) -> GoRestServer:
         window_seconds=options.rate_window_seconds,
         delay_seconds=options.delay_ms / 1000,
     )
-    users = generate_users(options.users, seed=options.seed)
+    invalid = options.invalid_count or 0
+    if options.invalid_share is not None:
+        invalid = invalid_count(options.invalid_share, options.users)
+    users = generate_users(options.users, seed=options.seed, invalid=invalid)
     resources = generate_resources(
         users,
         posts=options.posts,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from collections.abc import Callable
 from datetime import date, timedelta
 
 # (weight, male given names, female given names, family names): a name stays within one
@@ -77,11 +78,15 @@ FIRST_DUE_DATE = date(2026, 1, 1)
 MAX_DEFAULT_RELATED = 10_000
 
 
-def generate_users(count: int, seed: int = 0, first_id: int = 7000001) -> list[dict]:
+def generate_users(
+    count: int, seed: int = 0, first_id: int = 7000001, invalid: int = 0
+) -> list[dict]:
     """Deterministic GoRest-like users, realistic enough to break naive code.
 
     Ids are unique and increasing but not contiguous (GoRest deletes users), names mix scripts,
     apostrophes, hyphens and titles, and emails are unique lowercase ASCII built from the name.
+    `invalid` of them break the users contract (see `spoil`); the others are the users the same
+    seed gives without any invalid.
     """
     rng = random.Random(seed)
     users: list[dict] = []
@@ -106,7 +111,40 @@ def generate_users(count: int, seed: int = 0, first_id: int = 7000001) -> list[d
             }
         )
         user_id = _next_id(rng, user_id)
+    return spoil(users, invalid, seed)
+
+
+# Ways a GoRest user can break the users contract, each a change to one field.
+INVALID_KINDS: list[tuple[str, Callable[[int], str]]] = [
+    ("email", lambda number: f"broken-address-{number}"),
+    ("name", lambda number: "  "),
+    ("gender", lambda number: "unspecified"),
+    ("status", lambda number: "suspended"),
+]
+
+
+def spoil(users: list[dict], count: int, seed: int = 0) -> list[dict]:
+    """`users` with `count` of them made invalid, spread evenly over the list and taking each
+    kind of `INVALID_KINDS` in turn; where and which kind first follow `seed`."""
+    if not 0 <= count <= len(users):
+        raise ValueError(f"cannot make {count} of {len(users)} users invalid")
+    if count == 0:
+        return users
+    rng = random.Random(f"invalid:{seed}")
+    step = len(users) / count
+    offset, first_kind = rng.random() * step, rng.randrange(len(INVALID_KINDS))
+    for number in range(count):
+        user = users[int(offset + number * step)]
+        field, broken = INVALID_KINDS[(first_kind + number) % len(INVALID_KINDS)]
+        user[field] = broken(number + 1)
     return users
+
+
+def invalid_count(share: float, count: int) -> int:
+    """How many of `count` users are invalid at `share` (0 to 1), rounded to the nearest."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"an invalid share must be between 0 and 1, not {share}")
+    return round(share * count)
 
 
 def generate_posts(

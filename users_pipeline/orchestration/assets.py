@@ -9,6 +9,7 @@ The assets are built for a record contract: everything about the record comes fr
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 
 from dagster import (
     AssetExecutionContext,
@@ -40,7 +41,7 @@ from users_pipeline.orchestration.metadata import (
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.snapshot.crawl import take_snapshot
-from users_pipeline.snapshot.days import check_fetchable
+from users_pipeline.snapshot.days import check_fetchable, never_taken, not_archived
 from users_pipeline.snapshot.rejects import count_reasons
 from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
@@ -96,9 +97,10 @@ def _fetch_asset(
     def fetch_day(context: AssetExecutionContext, config: run_config) -> MaterializeResult:
         resources, limits = context.resources, config.thresholds()
         # Only today can be fetched, so a range (a single-run backfill) is refused here too.
-        today = resources.clock.today()
+        today, archive = resources.clock.today(), getattr(resources, source.archive)
+        archived = partial(archive.layout(source.name).has_day, archive.get_archive())
         for day in partition_days(context):
-            check_fetchable(day, today, source.name, source.table)
+            check_fetchable(day, today, source.name, source.table, archived)
         files = resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client(source.name) as client:
@@ -118,13 +120,12 @@ def _fetch_asset(
             context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
         rejects_uri = files.rejects.absolute().as_uri()
         if resources.data_dir.handover == "archive":
-            archive = getattr(resources, source.archive)
             store = archive.get_archive()
             # For an upload step on another machine (see `storage.upload`).
             staging = archive.layout(source.name).staging_keys(today)
             upload.upload_day(store, files, staging)
             rejects_uri = store.uri(staging.rejects)  # the fetch's disk may be out of reach
-        uri, seconds = str(files.records.absolute()), time.monotonic() - started
+        uri, seconds = files.records.absolute().as_uri(), time.monotonic() - started
         checks = fetch_check_results(
             manifest,
             limits,
@@ -146,7 +147,7 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
         kinds={"s3"},
         op_tags=step_tags("load"),
         deps=[fetch],
-        required_resource_keys={"data_dir", source.archive},
+        required_resource_keys={"clock", "data_dir", source.archive},
         description=(
             f"The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/{source.name}.jsonl, its"
             " rejects and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
@@ -155,17 +156,24 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
     @failure_on_pipeline_error()
     def upload_day(context: AssetExecutionContext) -> MaterializeResult:
         archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
-        layout = archive.layout(source.name)
-        uploaded = upload.upload_days(
-            archive.get_archive(),
-            partition_days(context),
-            files_of=lambda day: data_dir.day_files(day, source.name),
-            keys_of=layout.keys,
-            # Fetched on another machine: the day waits in the archive's staging keys.
-            staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
-            not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
-            f" archived loads with {source.table} alone",
-        )
+        layout, store = archive.layout(source.name), archive.get_archive()
+        try:
+            uploaded = upload.upload_days(
+                store,
+                partition_days(context),
+                files_of=lambda day: data_dir.day_files(day, source.name),
+                keys_of=layout.keys,
+                # Fetched on another machine: the day waits in the archive's staging keys.
+                staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
+                not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
+                f" archived loads with {source.table} alone",
+            )
+        except upload.SnapshotNotTakenHereError as error:
+            today = context.resources.clock.today()
+            for day in error.days:
+                if day < today and not layout.has_day(store, day):
+                    raise never_taken(day, source.name) from None
+            raise
         for day in uploaded:
             context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
         # One result for the run: every day of it was uploaded, or none was marked.
@@ -185,7 +193,7 @@ def _load_asset(
         kinds={"postgres"},
         op_tags=step_tags("load"),
         deps=[upload_asset],
-        required_resource_keys={source.archive, source.postgres},
+        required_resource_keys={"clock", source.archive, source.postgres},
         description=(
             f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
             " object (never from the API), with soft deletes in deleted_at. A range of days loads"
@@ -203,6 +211,7 @@ def _load_asset(
         archive = getattr(context.resources, source.archive)
         postgres = getattr(context.resources, source.postgres)
         days, table = partition_days(context), postgres.table_name
+        today = context.resources.clock.today()
         context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
         with failure_on_pipeline_error(), postgres.connect() as conn:
             for loaded in load_archived_days(
@@ -215,6 +224,9 @@ def _load_asset(
                 source.table,
                 config.reload,
                 on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
+                explain_missing=lambda day, missing: not_archived(
+                    day, today, source.name, str(missing), f"{source.raw} and {source.object}"
+                ),
             ):
                 log_load(context.log, loaded, str(table))
                 yield load_materialization(loaded, context.asset_key, str(table), schema)

@@ -1,19 +1,32 @@
-"""A PipelineError as Dagster's `Failure`: the run shows our one-line message first."""
+"""A PipelineError as a Dagster failure: the run shows our one-line message first."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
-from dagster import Failure
+from dagster import DagsterInvariantViolationError, Failure, OpExecutionContext
 
 from users_pipeline.errors import PipelineError
+
+NEXT_STEP = "next step"
+
+
+class PipelineFailure(Failure):
+    """A run stopped by a `PipelineError`. Dagster's step-failure panel names the failure by
+    this class and prints its stack below the message: the name says the project stopped the
+    run on purpose, the description says why."""
 
 
 @contextmanager
 def failure_on_pipeline_error() -> Iterator[None]:
-    """Report a PipelineError as a Dagster `Failure`, so the run shows its one-line message at
-    the top instead of under a wrapped framework error. Also usable as a decorator."""
+    """Report a PipelineError as a `PipelineFailure`, its one line also logged as an ERROR of
+    its own just before the failure event, so the run's log reads it first. Also usable as a
+    decorator, on a step or a resource's setup (which has no step to log to)."""
     try:
         yield
     except PipelineError as error:
-        raise Failure(description=str(error)) from None
-
+        message = str(error)
+        # A resource's setup has no step to log to: Dagster reports it as the run's failure.
+        with suppress(DagsterInvariantViolationError):
+            OpExecutionContext.get().log.error(message)
+        metadata = {NEXT_STEP: error.next_step} if error.next_step else None
+        raise PipelineFailure(description=message, metadata=metadata) from None

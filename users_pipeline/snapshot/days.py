@@ -13,6 +13,7 @@ own day has ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 from users_pipeline.errors import PipelineError
@@ -23,22 +24,70 @@ class DayNotFetchableError(PipelineError):
     """A snapshot asked for a day other than today."""
 
 
+class DayNeverTakenError(PipelineError):
+    """A day to archive or load that has no snapshot: a past day that no run can give one now,
+    or a day not yet taken."""
+
+
 class FirstDayError(PipelineError):
     """The first day setting cannot start the partitions."""
+
+
+# What can be done for a past day with no snapshot: nothing for it, today's run for today.
+NOTHING_FOR_THAT_DAY = "nothing can load that day; today's run loads today"
 
 
 def utc_today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def check_fetchable(day: date, today: date, source: str, table_asset: str) -> None:
-    """Refuse to take a snapshot of any day but today; say which asset rebuilds a past day."""
-    if day != today:
-        raise DayNotFetchableError(
-            f"cannot fetch the {source} of {day} on {today} (UTC): the API serves only the present"
-            f" list, so a day's snapshot is taken on that day; to rebuild {day} from the archive,"
-            f" materialize {table_asset} for it (or for a range of days)"
+def check_fetchable(
+    day: date, today: date, source: str, table_asset: str, archived: Callable[[date], bool]
+) -> None:
+    """Refuse to take a snapshot of any day but today. For a past day, say which asset rebuilds
+    it if it is `archived`, or that nothing can."""
+    if day == today:
+        return
+    if day > today:
+        next_step = f"{day}'s own run takes it on {day}"
+    elif archived(day):
+        next_step = (
+            f"to rebuild {day} from the archive, materialize {table_asset} for it (or for a range"
+            " of days)"
         )
+    else:
+        next_step = f"no snapshot of {day} was taken then, so {NOTHING_FOR_THAT_DAY}"
+    raise DayNotFetchableError(
+        f"cannot fetch the {source} of {day} on {today} (UTC): the API serves only the present"
+        f" list, so a day's snapshot is taken on that day; {next_step}",
+        next_step=next_step,
+    )
+
+
+def never_taken(day: date, source: str) -> DayNeverTakenError:
+    """A past day with no snapshot anywhere: one was not taken that day, and cannot be now."""
+    return DayNeverTakenError(
+        f"no {source} snapshot was taken on {day}, and none can be now (the API serves only the"
+        f" present): {NOTHING_FOR_THAT_DAY}",
+        next_step=NOTHING_FOR_THAT_DAY,
+    )
+
+
+def not_archived(
+    day: date, today: date, source: str, missing: str, fetch_assets: str
+) -> DayNeverTakenError:
+    """Why a day to load is not in the archive (`missing` says which object is absent): a past
+    day was never taken; today's is taken by `fetch_assets`; a later day by its own run."""
+    if day < today:
+        return never_taken(day, source)
+    if day == today:
+        next_step = f"materialize {fetch_assets} for {day} first (today's run does all three)"
+    else:
+        next_step = f"{day}'s own run takes and loads it on {day}"
+    return DayNeverTakenError(
+        f"no {source} snapshot of {day} is archived yet ({missing}): {next_step}",
+        next_step=next_step,
+    )
 
 
 def stale_tick_reason(tick_day: date, today: date) -> str | None:

@@ -99,7 +99,7 @@ class LocalArchive:
         return self.root / key
 
     def uri(self, key: str) -> str:
-        return str(self._path(key).resolve())
+        return self._path(key).resolve().as_uri()
 
     def check_writable(self, key: str) -> None:
         probe = self._path(key)

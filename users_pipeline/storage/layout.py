@@ -101,6 +101,13 @@ class SourceLayout:
             except MissingObjectError:
                 raise missing from None
 
+    def has_day(self, store: Archive, day: date) -> bool:
+        try:
+            self.find_day(store, day)
+        except MissingObjectError:
+            return False
+        return True
+
     def _key(self, *parts: str) -> str:
         prefix = (self.name if self.prefix is None else self.prefix).strip("/")
         return "/".join((prefix, *parts) if prefix else parts)

@@ -31,7 +31,11 @@ from users_pipeline.storage.locks import day_lock
 
 
 class SnapshotNotTakenHereError(PipelineError):
-    """A day to archive whose snapshot is not in this data dir."""
+    """Days to archive whose snapshot is not in this data dir."""
+
+    def __init__(self, message: str, days: Sequence[date], next_step: str) -> None:
+        super().__init__(message, next_step)
+        self.days = days
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ def upload_days(
         where = files_of(missing[0]).manifest
         raise SnapshotNotTakenHereError(
             f"no snapshot of {', '.join(map(str, missing))} was taken here ({where} does not"
-            f" exist): {not_here}"
+            f" exist): {not_here}",
+            missing,
+            not_here,
         )
     uploaded = [upload_day(store, files_of(day), keys_of(day)) for day in sorted(days)]
     for day in staged:

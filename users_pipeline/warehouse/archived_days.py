@@ -16,6 +16,7 @@ import psycopg
 
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.contract.validation import Reject, split_batches
+from users_pipeline.errors import PipelineError
 from users_pipeline.snapshot.jsonl import iter_json_arrays
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import Archive, MissingObjectError, verified_chunks
@@ -63,20 +64,23 @@ def load_archived_days(
     asset: str,
     reload: bool = False,
     on_missing: Callable[[date, str], None] = lambda day, reason: None,
+    explain_missing: Callable[[date, MissingObjectError], PipelineError] = lambda day, error: error,
 ) -> Iterator[DayLoadReport]:
     """Load `days` in date order, each in its own transaction, yielding each as it commits.
 
-    A day missing from the archive fails a one-day load; in a range it is reported to
-    `on_missing` and skipped, so a rebuild loads every day there is. `asset` is what loads the
-    table, named in the notices of what to run.
+    A day missing from the archive fails a one-day load with `explain_missing`'s error (what
+    the day's absence means); in a range it is reported to `on_missing` and skipped, so a
+    rebuild loads every day there is. `asset` is what loads the table, named in the notices of
+    what to run.
     """
     for day in sorted(days):
         try:
             archived = find_archived_day(store, layout, day)
         except MissingObjectError as missing:
+            explained = explain_missing(day, missing)
             if len(days) == 1:
-                raise
-            on_missing(day, str(missing))
+                raise explained from None
+            on_missing(day, str(explained))
             continue
         started = time.monotonic()
         result = load_archived_day(conn, store, archived, table, contract, asset, reload)

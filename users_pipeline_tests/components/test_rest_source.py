@@ -253,8 +253,8 @@ def test_a_bad_handover_setting_is_named(monkeypatch):
     [
         ({"TODOS_API_URL": "ftp://127.0.0.1/todos"}, "todos_daily", DAY, "TODOS_API_URL"),
         ({"TODOS_TABLE": "todos; drop"}, "todos_daily", DAY, "TODOS_TABLE='todos; drop'"),
-        ({}, "todos_daily", DAY - timedelta(days=1), "materialize pg_todos_table"),
-        ({}, "s3_todos_object", DAY - timedelta(days=1), "raw_todos_json takes"),
+        ({}, "todos_daily", DAY - timedelta(days=1), "cannot fetch the todos of"),
+        ({}, "s3_todos_object", DAY - timedelta(days=1), "no todos snapshot was taken on"),
         ({"TOKEN": "secret"}, "todos_daily", DAY, "no credentials were sent; set api.auth"),
     ],
     ids=["url", "table", "past day", "not fetched here", "token"],

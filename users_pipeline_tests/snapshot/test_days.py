@@ -1,6 +1,7 @@
 """Which days can be fetched: only today, since the API has no history. Past days load from the
 archive. Runs go through the real API server, S3 endpoint and PostgreSQL; "today" is injected."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -8,16 +9,30 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from dagster import AssetKey, DagsterInstance, build_schedule_context
+from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
 
 from users_pipeline import defs
+from users_pipeline.components.schedule import cron_in_words
+from users_pipeline.orchestration.partitions import daily_partitions
+from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline.settings import DEFAULT_FIRST_DAY
 from users_pipeline.snapshot.days import FirstDayError, first_day
 from users_pipeline.storage.layout import SourceLayout
-from users_pipeline_tests.conftest import DAY, FixedClock, pg_users_table, s3_users_object
+from users_pipeline_tests.conftest import (
+    DAY,
+    FixedClock,
+    pg_users_table,
+    raw_users_json,
+    s3_users_object,
+)
 from users_pipeline_tests.test_pipeline import expected_rows, run, table_rows
 
 LATER = DAY + timedelta(days=1)
-FAILURE = "dagster._core.definitions.events.Failure: "
+FAILURE = "users_pipeline.orchestration.failures.PipelineFailure: "
+NEVER_TAKEN = (
+    f"no users snapshot was taken on {DAY}, and none can be now (the API serves only the"
+    " present): nothing can load that day; today's run loads today"
+)
 
 
 def step_failure(result) -> str:
@@ -25,18 +40,47 @@ def step_failure(result) -> str:
     return failure.event_specific_data.error.message.strip()
 
 
-@pytest.mark.parametrize("today", [LATER, DAY - timedelta(days=1)], ids=["past", "future"])
+def next_step(result) -> str:
+    (failure,) = (e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    return failure.event_specific_data.user_failure_data.metadata["next step"].value
+
+
+def log_before_failure(resources, today) -> tuple[int, str]:
+    """The level and text of what the run logged just before its step failed."""
+    with DagsterInstance.ephemeral() as instance:
+        result = run(
+            resources, [raw_users_json], today=today, raise_on_error=False, instance=instance
+        )
+        entries = instance.all_logs(result.run_id)
+    (at,) = (
+        i
+        for i, entry in enumerate(entries)
+        if entry.dagster_event and entry.dagster_event.event_type_value == "STEP_FAILURE"
+    )
+    return entries[at - 1].level, entries[at - 1].user_message
+
+
+@pytest.mark.parametrize(
+    ("today", "advice"),
+    [
+        (LATER, f"no snapshot of {DAY} was taken then, so nothing can load that day; today's run"
+         " loads today"),
+        (DAY - timedelta(days=1), f"{DAY}'s own run takes it on {DAY}"),
+    ],
+    ids=["past", "future"],
+)  # fmt: skip
 def test_a_day_other_than_today_is_refused_before_any_request_or_write(
-    resources, gorest, pg, users_table, tmp_path, today
+    resources, gorest, pg, users_table, tmp_path, today, advice
 ):
     result = run(resources, day=DAY, today=today, raise_on_error=False)
 
     assert not result.success
-    assert step_failure(result) == FAILURE + (
+    refusal = (
         f"cannot fetch the users of {DAY} on {today} (UTC): the API serves only the present"
-        f" list, so a day's snapshot is taken on that day; to rebuild {DAY} from the archive,"
-        " materialize pg_users_table for it (or for a range of days)"
+        f" list, so a day's snapshot is taken on that day; {advice}"
     )
+    assert step_failure(result) == FAILURE + refusal
+    assert next_step(result) == advice
     assert gorest.requests == []
     assert not (tmp_path / "data").exists()
     assert result.get_asset_materialization_events() == []
@@ -48,6 +92,73 @@ def test_a_day_other_than_today_is_refused_before_any_request_or_write(
         is None
     )
     assert pg.execute("SELECT to_regclass(%s)", (users_table,)).fetchone() == (None,)
+
+
+def test_a_refusal_is_logged_as_an_error_line_of_its_own_just_before_the_failure(resources):
+    level, message = log_before_failure(resources, today=LATER)
+
+    assert level == logging.ERROR
+    assert message == (
+        f"cannot fetch the users of {DAY} on {LATER} (UTC): the API serves only the present list,"
+        f" so a day's snapshot is taken on that day; no snapshot of {DAY} was taken then, so"
+        " nothing can load that day; today's run loads today"
+    )
+
+
+def test_a_refused_past_day_fails_that_day_only(resources):
+    yesterday = DAY - timedelta(days=1)
+    with DagsterInstance.ephemeral() as instance:
+        assert run(resources, day=DAY, instance=instance).success
+        assert not run(resources, day=yesterday, today=DAY, raise_on_error=False,
+                       instance=instance).success  # fmt: skip
+
+        # What the UI's partition bar shows, from Dagster's own status cache.
+        statuses = {
+            asset.key.path[0]: get_and_update_asset_status_cache_value(
+                instance, asset.key, daily_partitions
+            )
+            for asset in (raw_users_json, s3_users_object, pg_users_table)
+        }
+    for name, status in statuses.items():
+        materialized = status.deserialize_materialized_partition_subsets(daily_partitions)
+        failed = status.deserialize_failed_partition_subsets(daily_partitions)
+        assert (set(materialized.get_partition_keys()), set(failed.get_partition_keys())) == (
+            {DAY.isoformat()},
+            {yesterday.isoformat()},
+        ), name
+
+
+def test_loading_today_before_it_is_archived_says_what_takes_it(resources):
+    result = run(resources, assets=[pg_users_table], day=DAY, raise_on_error=False)
+
+    manifest = f"s3://{resources['archive'].bucket}/{SourceLayout('users').keys(DAY).manifest}"
+    advice = (
+        f"materialize raw_users_json and s3_users_object for {DAY} first (today's run does all"
+        " three)"
+    )
+    assert step_failure(result) == FAILURE + (
+        f"no users snapshot of {DAY} is archived yet ({manifest} does not exist): {advice}"
+    )
+    assert next_step(result) == advice
+
+
+def test_an_archived_past_day_is_refused_with_the_asset_that_rebuilds_it(resources, tmp_path):
+    run(resources, day=DAY)
+    elsewhere = {**resources, "data_dir": DataDirResource(path=str(tmp_path / "elsewhere"))}
+
+    fetch = run(resources, day=DAY, today=LATER, raise_on_error=False)
+    upload = run(elsewhere, assets=[s3_users_object], day=DAY, today=LATER, raise_on_error=False)
+
+    assert next_step(fetch) == (
+        f"to rebuild {DAY} from the archive, materialize pg_users_table for it (or for a range of"
+        " days)"
+    )
+    manifest = SourceLayout("users").day_files(tmp_path / "elsewhere", DAY).manifest
+    assert step_failure(upload) == FAILURE + (
+        f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
+        " a day's snapshot on that day only; a day already archived loads with pg_users_table"
+        " alone"
+    )
 
 
 def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg, users_table):
@@ -62,15 +173,12 @@ def test_a_past_day_in_the_archive_loads_on_any_later_day(resources, gorest, pg,
     assert table_rows(pg, users_table) == expected_rows(gorest.users)
 
 
-def test_archiving_a_day_never_fetched_says_where_past_days_come_from(resources, tmp_path):
-    result = run(resources, assets=[s3_users_object], day=DAY, today=LATER, raise_on_error=False)
+@pytest.mark.parametrize("asset", [s3_users_object, pg_users_table], ids=lambda a: a.key.path[0])
+def test_a_past_day_never_fetched_is_named_as_such_by_every_asset(resources, asset):
+    result = run(resources, assets=[asset], day=DAY, today=LATER, raise_on_error=False)
 
-    manifest = SourceLayout("users").day_files(tmp_path / "data", DAY).manifest
-    assert step_failure(result) == FAILURE + (
-        f"no snapshot of {DAY} was taken here ({manifest} does not exist): raw_users_json takes"
-        " a day's snapshot on that day only; a day already archived loads with pg_users_table"
-        " alone"
-    )
+    assert step_failure(result) == FAILURE + NEVER_TAKEN
+    assert next_step(result) == "nothing can load that day; today's run loads today"
 
 
 def evaluate_schedule(tick: datetime, today: date):
@@ -101,6 +209,22 @@ def test_the_daily_schedule_targets_all_three_assets_for_the_day_of_its_tick():
         AssetKey("pg_users_table"),
     }
     assert schedule.default_status.value == "RUNNING"
+    assert schedule.description == (
+        "Snapshots the users API daily at 00:15 UTC, for the tick's own day."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cron", "words"),
+    [
+        ("15 0 * * *", "daily at 00:15 UTC"),
+        ("5 13 * * *", "daily at 13:05 UTC"),
+        ("*/30 * * * *", "on the cron schedule `*/30 * * * *` (UTC)"),
+        ("0 6 * * 1-5", "on the cron schedule `0 6 * * 1-5` (UTC)"),
+    ],
+)
+def test_a_schedule_says_when_it_runs_in_words(cron, words):
+    assert cron_in_words(cron) == words
 
 
 def test_a_tick_late_enough_to_fall_on_the_next_day_is_skipped():

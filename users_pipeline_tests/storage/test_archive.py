@@ -104,7 +104,9 @@ def test_local_archive_has_the_same_layout(tmp_path, day_file, api_users):
 
     stored = archive.put(day_file, key, file_digest(day_file))
 
-    assert Path(stored.uri) == tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.jsonl"
+    where = tmp_path / "archive" / "users" / "dt=2026-02-03" / "users.jsonl"
+    assert stored.uri == where.resolve().as_uri()
+    assert stored.uri.startswith("file:///")
     assert read_back(archive, key) == api_users
     with pytest.raises(MissingObjectError, match="does not exist in the local archive"):
         archive.stat(SourceLayout("users").keys(date(2026, 2, 4)).records)

@@ -13,7 +13,7 @@ from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.storage.files import file_digest
 from users_pipeline_tests.conftest import DAY
 from users_pipeline_tests.snapshot.test_jsonl import legacy_array
-from users_pipeline_tests.test_pipeline import LAYOUT, expected_rows, run, table_rows
+from users_pipeline_tests.test_pipeline import LAYOUT, expected_rows, metadata, run, table_rows
 
 NEXT_DAY = DAY + timedelta(days=1)
 FIELDS = ("id", "name", "email", "gender", "status")
@@ -107,3 +107,17 @@ def test_a_lake_table_over_the_prefix_reads_only_user_records(
         "SELECT count(*) FROM read_json(?, format='newline_delimited', hive_partitioning=true)",
         table + ".jsonl*",
     ) == [(2751 + 2750,)]
+
+
+def test_local_mode_names_its_files_and_objects_by_file_uris(resources, pg, users_table, tmp_path):
+    root = local_archive(resources, tmp_path)
+
+    result = run(resources)
+
+    fetched = metadata(result, "raw_users_json")["dagster/uri"]
+    assert fetched == LAYOUT.day_files(tmp_path / "data", DAY).records.resolve().as_uri()
+    archived = (root / LAYOUT.keys(DAY).records).resolve().as_uri()
+    assert metadata(result, "s3_users_object")["dagster/uri"] == archived
+    assert metadata(result, "pg_users_table")["source_uri"] == archived
+    (stored,) = pg.execute(f"SELECT source_uri FROM {users_table}_loads").fetchone()
+    assert stored == archived

@@ -8,7 +8,7 @@ The assets are built for a record contract: everything about the record comes fr
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 
 from dagster import (
@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from users_pipeline.contract.record import RecordContract
+from users_pipeline.http.client import RestClient
 from users_pipeline.orchestration.checks import (
     ROWS_MATCH_ARCHIVE,
     check_output,
@@ -40,11 +41,14 @@ from users_pipeline.orchestration.metadata import (
 )
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
+from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import check_fetchable, never_taken, not_archived
+from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.snapshot.rejects import count_reasons
 from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
+from users_pipeline.storage.layout import DayFiles
 from users_pipeline.warehouse.archived_days import load_archived_days
 
 
@@ -104,27 +108,10 @@ def _fetch_asset(
         files = resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
         with getattr(resources, source.api).get_client(source.name) as client:
-            context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
-            manifest = take_snapshot(
-                client,
-                files,
-                contract,
-                max_crawls=limits.max_crawls,
-                soft_deletes=limits.soft_deletes,
-                on_page=progress_logger(context.log.info, source.name),
-                on_drift=lambda attempt, problems: context.log.warning(
-                    f"crawl {attempt} is not complete: {'; '.join(problems)}"
-                ),
-            )
-        if manifest.unknown_fields:
-            context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
+            manifest = _snapshot(context, client, files, contract, limits, source.name)
         rejects_uri = files.rejects.absolute().as_uri()
         if resources.data_dir.handover == "archive":
-            store = archive.get_archive()
-            # For an upload step on another machine (see `storage.upload`).
-            staging = archive.layout(source.name).staging_keys(today)
-            upload.upload_day(store, files, staging)
-            rejects_uri = store.uri(staging.rejects)  # the fetch's disk may be out of reach
+            rejects_uri = _stage(archive, files, today, source.name)
         uri, seconds = files.records.absolute().as_uri(), time.monotonic() - started
         checks = fetch_check_results(
             manifest,
@@ -138,6 +125,41 @@ def _fetch_asset(
         )
 
     return fetch_day
+
+
+def _snapshot(
+    context: AssetExecutionContext,
+    client: RestClient,
+    files: DayFiles,
+    contract: RecordContract,
+    limits: Thresholds,
+    name: str,
+) -> Manifest:
+    """Today's snapshot, its progress, drift and new fields logged."""
+    context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
+    manifest = take_snapshot(
+        client,
+        files,
+        contract,
+        max_crawls=limits.max_crawls,
+        soft_deletes=limits.soft_deletes,
+        on_page=progress_logger(context.log.info, name),
+        on_drift=lambda attempt, problems: context.log.warning(
+            f"crawl {attempt} is not complete: {'; '.join(problems)}"
+        ),
+    )
+    if manifest.unknown_fields:
+        context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
+    return manifest
+
+
+def _stage(archive: ArchiveResource, files: DayFiles, today: date, name: str) -> str:
+    """The day staged in the archive for an upload step on another machine (see
+    `storage.upload`); the rejects' URI there, since the fetch's disk may be out of reach."""
+    store = archive.get_archive()
+    staging = archive.layout(name).staging_keys(today)
+    upload.upload_day(store, files, staging)
+    return store.uri(staging.rejects)
 
 
 def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> AssetsDefinition:

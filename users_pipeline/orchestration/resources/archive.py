@@ -1,6 +1,8 @@
 """The archive: an S3 bucket, or a local directory with the same keys."""
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from dagster_aws.s3 import S3Resource
@@ -11,6 +13,21 @@ from users_pipeline.settings import LOCAL_ARCHIVE_FOLDER, SettingNames, data_dir
 from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline.storage.s3 import S3Archive
+
+
+_S3_CLIENTS: dict[tuple, Any] = {}
+_S3_CLIENTS_LOCK = threading.Lock()
+
+
+def s3_client(s3: S3Resource) -> Any:
+    """One boto3 client per S3 configuration and process. Building one loads botocore's service
+    model, a third of a second each time the fetch, the upload or the load asks for the archive;
+    boto3 clients are thread-safe, so steps and threads share it."""
+    settings = tuple(sorted(s3.model_dump().items()))
+    with _S3_CLIENTS_LOCK:
+        if settings not in _S3_CLIENTS:
+            _S3_CLIENTS[settings] = s3.get_client()
+        return _S3_CLIENTS[settings]
 
 
 class ArchiveResource(ConfigurableResource):
@@ -36,7 +53,7 @@ class ArchiveResource(ConfigurableResource):
     def get_archive(self) -> Archive:
         if self.bucket:
             names = SettingNames(self.setting_names)
-            archive = S3Archive(self.s3.get_client(), self.bucket, self.s3.endpoint_url, names)
+            archive = S3Archive(s3_client(self.s3), self.bucket, self.s3.endpoint_url, names)
         else:
             local_dir = (
                 Path(self.local_dir) if self.local_dir else data_dir() / LOCAL_ARCHIVE_FOLDER

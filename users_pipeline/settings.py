@@ -30,7 +30,8 @@ LOCAL_ARCHIVE_FOLDER = "archive"
 EMBEDDED_POSTGRES_FOLDER = "postgres"
 
 FIRST_DAY_SETTING = "USERS_FIRST_DAY"
-DEFAULT_FIRST_DAY = date(2026, 1, 1)
+DEFAULT_FIRST_DAY = date(2026, 1, 1)  # unset: `users-pipeline-init` writes today's into ENV_FILE
+ENV_FILE = ".env"  # every Dagster command loads it from its working directory
 
 EXECUTOR_SETTING = "USERS_PIPELINE_EXECUTOR"
 EXECUTORS = ("in_process", "celery")  # the first is the default

@@ -95,8 +95,13 @@ def test_materialize_all_through_the_cli_twice_gives_the_same_table(
 
 
 def test_quickstart_runs_on_embedded_defaults(tmp_path, gorest):
-    """No DATABASE_URL, no S3_BUCKET: a local archive and an embedded PostgreSQL in the data dir."""
+    """No DATABASE_URL, no S3_BUCKET: a local archive and an embedded PostgreSQL in the data dir;
+    the first day written by `users-pipeline-init` into `.env`, which the CLI loads."""
     day = utc_today()
+    init = subprocess.run(
+        [sys.executable, "-m", "users_pipeline.init"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert init.stdout == f".env: USERS_FIRST_DAY={day} (the first daily partition)\n"
     result = materialize(tmp_path, day, USERS_API_URL=gorest.url)
     assert result.returncode == 0, result.stderr[-3000:]
 

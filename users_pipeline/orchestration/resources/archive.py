@@ -14,7 +14,6 @@ from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline.storage.s3 import S3Archive
 
-
 _S3_CLIENTS: dict[tuple, Any] = {}
 _S3_CLIENTS_LOCK = threading.Lock()
 

@@ -6,7 +6,7 @@ There is no fault hook in the product: each moment is seen from outside, in the 
 `.partial` day file growing, the manifest appearing), in S3 (a multipart upload listed in
 flight, the day's manifest object replaced) and in `pg_stat_activity` (the load's COPY, or its
 `_load_changes` statements). After each kill the state left behind is classified again, so the
-point recorded is the one actually hit. Run alone with `pytest -m soak` (about 2.5 minutes on
+point recorded is the one actually hit. Run alone with `pytest -m soak` (about four minutes on
 2 cores); part of the normal run too.
 """
 

@@ -7,7 +7,7 @@ The assets are built for a record contract: everything about the record comes fr
 """
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import psycopg
@@ -52,8 +52,7 @@ from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.snapshot.rejects import count_reasons
 from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
-from users_pipeline.storage.archive import Archive
-from users_pipeline.storage.layout import DayFiles, SourceLayout
+from users_pipeline.storage.layout import DayFiles
 from users_pipeline.warehouse.archived_days import DayLoadReport, load_archived_days
 
 # Loaded by 03:00 UTC each day, from a run that started after midnight.
@@ -187,22 +186,7 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
     )
     @failure_on_pipeline_error()
     def upload_day(context: AssetExecutionContext) -> MaterializeResult:
-        archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
-        layout, store = archive.layout(source.name), archive.get_archive()
-        try:
-            uploaded = upload.upload_days(
-                store,
-                partition_days(context),
-                files_of=lambda day: data_dir.day_files(day, source.name),
-                keys_of=layout.keys,
-                # Fetched on another machine: the day waits in the archive's staging keys.
-                staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
-                not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
-                f" archived loads with {source.table} alone",
-            )
-        except upload.SnapshotNotTakenHereError as error:
-            _refuse_never_taken(error.days, context.resources.clock.today(), store, layout)
-            raise
+        uploaded = _archive_days(context, source)
         for day in uploaded:
             context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
         # One result for the run: every day of it was uploaded, or none was marked.
@@ -211,14 +195,28 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
     return upload_day
 
 
-def _refuse_never_taken(
-    days: Sequence[date], today: date, store: Archive, layout: SourceLayout
-) -> None:
-    """A past day that is not in the archive either was never fetched at all: say that rather
-    than that it was fetched elsewhere."""
-    for day in days:
-        if day < today and not layout.has_day(store, day):
-            raise never_taken(day, layout.name) from None
+def _archive_days(context: AssetExecutionContext, source: SourceNames) -> list[upload.UploadedDay]:
+    """The run's days uploaded from the data dir, or from the archive's staging keys with the
+    archive handover; a past day in neither was never fetched, and the error says so."""
+    archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
+    layout, store = archive.layout(source.name), archive.get_archive()
+    try:
+        return upload.upload_days(
+            store,
+            partition_days(context),
+            files_of=lambda day: data_dir.day_files(day, source.name),
+            keys_of=layout.keys,
+            # Fetched on another machine: the day waits in the archive's staging keys.
+            staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
+            not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
+            f" archived loads with {source.table} alone",
+        )
+    except upload.SnapshotNotTakenHereError as error:
+        today = context.resources.clock.today()
+        for day in error.days:
+            if day < today and not layout.has_day(store, day):
+                raise never_taken(day, source.name) from None
+        raise
 
 
 def _load_asset(

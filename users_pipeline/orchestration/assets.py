@@ -140,7 +140,7 @@ def _snapshot(
     contract: RecordContract,
     limits: Thresholds,
 ) -> tuple[Manifest, CrawlStats]:
-    """Today's snapshot, its progress, drift and new fields logged, and the crawl's requests."""
+    """Today's snapshot, its progress, drift and new fields logged, and what the crawl cost."""
     with getattr(context.resources, source.api).get_client(source.name) as client:
         context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
         manifest = take_snapshot(

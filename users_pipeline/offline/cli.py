@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_record_counts(parser)
+    _add_invalid_users(parser)
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
+    _add_faults(parser)
+    _add_pagination_styles(parser)
+    return parser
+
+
+def _add_record_counts(parser: argparse.ArgumentParser) -> None:
+    """How many GoRest records of each list, and the seed they are generated from."""
     cap = f"at most {MAX_DEFAULT_RELATED:,}"
     parser.add_argument("--users", type=int, default=2751, help="number of users (default 2751)")
     parser.add_argument("--posts", type=int, help=f"number of posts (default: one per user, {cap})")
@@ -97,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--todos", type=int, help=f"number of todos (default: one per user, {cap})")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated records")
+
+
+def _add_invalid_users(parser: argparse.ArgumentParser) -> None:
+    """Users that break the users contract, as a share or a count (one or the other)."""
     invalid = parser.add_mutually_exclusive_group()
     kinds = ", ".join(field for field, _broken in INVALID_KINDS)
     invalid.add_argument(
@@ -109,8 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     invalid.add_argument(
         "--invalid-count", type=int, metavar="N", help="number of such invalid users, instead"
     )
-    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
-    parser.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
+
+
+def _add_faults(parser: argparse.ArgumentParser) -> None:
+    """GoRest's rate limit and added latency."""
     parser.add_argument(
         "--rate-limit", type=int, help="GoRest requests per sliding window (default: none)"
     )
@@ -121,6 +138,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"length of the rate limit's sliding window (default {GOREST_RATE_WINDOW_SECONDS:g})",
     )
     parser.add_argument("--delay-ms", type=float, default=0.0, help="latency added per request")
+
+
+def _add_pagination_styles(parser: argparse.ArgumentParser) -> None:
+    """The customers every style serves, each style's credentials and the OAuth2 token's life."""
     styles = parser.add_argument_group("pagination styles")
     styles.add_argument(
         "--customers",
@@ -141,7 +162,6 @@ def _parser() -> argparse.ArgumentParser:
         help="requests each OAuth2 token serves before it gets 401; 0 for any number"
         f" (default {DEFAULT_TOKEN_EXPIRES_AFTER})",
     )
-    return parser
 
 
 def _epilog() -> str:

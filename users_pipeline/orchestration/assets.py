@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 
+import psycopg
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -20,7 +21,7 @@ from dagster import (
 )
 
 from users_pipeline.contract.record import RecordContract
-from users_pipeline.http.client import RestClient
+from users_pipeline.http.stats import CrawlStats
 from users_pipeline.orchestration.checks import (
     ROWS_MATCH_ARCHIVE,
     check_output,
@@ -30,6 +31,11 @@ from users_pipeline.orchestration.checks import (
     rows_match_archive,
 )
 from users_pipeline.orchestration.config import LoadConfig, Thresholds, fetch_config
+from users_pipeline.orchestration.descriptions import (
+    fetch_description,
+    load_description,
+    upload_description,
+)
 from users_pipeline.orchestration.execution import step_tags
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.orchestration.logs import log_load, progress_logger
@@ -40,7 +46,6 @@ from users_pipeline.orchestration.metadata import (
 )
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
-from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import check_fetchable, never_taken, not_archived
 from users_pipeline.snapshot.manifest import Manifest
@@ -48,7 +53,12 @@ from users_pipeline.snapshot.rejects import count_reasons
 from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
 from users_pipeline.storage.layout import DayFiles
-from users_pipeline.warehouse.archived_days import load_archived_days
+from users_pipeline.warehouse.archived_days import DayLoadReport, load_archived_days
+
+# Loaded by 03:00 UTC each day, from a run that started after midnight.
+LOADED_BY_3AM = FreshnessPolicy.cron(
+    deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
+)
 
 
 def build_assets(
@@ -90,77 +100,76 @@ def _fetch_asset(
         kinds={"python", "json"},
         op_tags=step_tags("fetch"),
         required_resource_keys={"clock", "data_dir", source.api, source.archive},
-        description=(
-            f"Every page of the {source.name} API for the day as one JSON Lines file in the data"
-            " dir, with its rejects and a manifest proving the crawl complete."
-        ),
+        description=fetch_description(source),
         check_specs=fetch_check_specs(source.raw, thresholds.max_reject_share, daily_partitions),
     )
     @failure_on_pipeline_error()
     def fetch_day(context: AssetExecutionContext, config: run_config) -> MaterializeResult:
-        resources, limits = context.resources, config.thresholds()
-        # Only today can be fetched, so a range (a single-run backfill) is refused here too.
-        today, archive = resources.clock.today(), getattr(resources, source.archive)
-        layout = archive.layout(source.name)
-
-        def archived(day: date) -> bool:  # asked of a past day only: today makes no S3 client
-            return layout.has_day(archive.get_archive(), day)
-
-        for day in partition_days(context):
-            check_fetchable(day, today, source.name, source.table, archived)
-        files = resources.data_dir.day_files(today, source.name)
+        limits, today = config.thresholds(), _fetchable_today(context, source)
+        files = context.resources.data_dir.day_files(today, source.name)
         started = time.monotonic()
-        with getattr(resources, source.api).get_client(source.name) as client:
-            manifest = _snapshot(context, client, files, contract, limits, source.name)
-        rejects_uri = files.rejects.absolute().as_uri()
-        if resources.data_dir.handover == "archive":
-            rejects_uri = _stage(archive, files, today, source.name)
+        manifest, stats = _snapshot(context, source, files, contract, limits)
+        rejects_uri = _hand_over(context, source, files, today)
         uri, seconds = files.records.absolute().as_uri(), time.monotonic() - started
-        checks = fetch_check_results(
-            manifest,
-            limits,
-            Rerun(source.raw, today, defs_yaml),
-            count_reasons(files.rejects, contract),
-            rejects_uri,
-        )
-        return MaterializeResult(
-            metadata=fetch_metadata(manifest, client.stats, uri, seconds), check_results=checks
-        )
+        rerun, reasons = Rerun(source.raw, today, defs_yaml), count_reasons(files.rejects, contract)
+        checks = fetch_check_results(manifest, limits, rerun, reasons, rejects_uri)
+        metadata = fetch_metadata(manifest, stats, uri, seconds)
+        return MaterializeResult(metadata=metadata, check_results=checks)
 
     return fetch_day
 
 
+def _fetchable_today(context: AssetExecutionContext, source: SourceNames) -> date:
+    """Today, the only day a snapshot can be taken of, so a range (a single-run backfill) is
+    refused too; a past day is refused as archived or as never fetched."""
+    today, archive = context.resources.clock.today(), getattr(context.resources, source.archive)
+    layout = archive.layout(source.name)
+
+    def archived(day: date) -> bool:  # asked of a past day only: today makes no S3 client
+        return layout.has_day(archive.get_archive(), day)
+
+    for day in partition_days(context):
+        check_fetchable(day, today, source.name, source.table, archived)
+    return today
+
+
 def _snapshot(
     context: AssetExecutionContext,
-    client: RestClient,
+    source: SourceNames,
     files: DayFiles,
     contract: RecordContract,
     limits: Thresholds,
-    name: str,
-) -> Manifest:
-    """Today's snapshot, its progress, drift and new fields logged."""
-    context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
-    manifest = take_snapshot(
-        client,
-        files,
-        contract,
-        max_crawls=limits.max_crawls,
-        soft_deletes=limits.soft_deletes,
-        on_page=progress_logger(context.log.info, name),
-        on_drift=lambda attempt, problems: context.log.warning(
-            f"crawl {attempt} is not complete: {'; '.join(problems)}"
-        ),
-    )
+) -> tuple[Manifest, CrawlStats]:
+    """Today's snapshot, its progress, drift and new fields logged, and what the crawl cost."""
+    with getattr(context.resources, source.api).get_client(source.name) as client:
+        context.log.info(f"fetching {client.display_url} ({client.proofs.page_size} per page)")
+        manifest = take_snapshot(
+            client,
+            files,
+            contract,
+            max_crawls=limits.max_crawls,
+            soft_deletes=limits.soft_deletes,
+            on_page=progress_logger(context.log.info, source.name),
+            on_drift=lambda attempt, problems: context.log.warning(
+                f"crawl {attempt} is not complete: {'; '.join(problems)}"
+            ),
+        )
     if manifest.unknown_fields:
         context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")
-    return manifest
+    return manifest, client.stats
 
 
-def _stage(archive: ArchiveResource, files: DayFiles, today: date, name: str) -> str:
-    """The day staged in the archive for an upload step on another machine (see
-    `storage.upload`); the rejects' URI there, since the fetch's disk may be out of reach."""
+def _hand_over(
+    context: AssetExecutionContext, source: SourceNames, files: DayFiles, today: date
+) -> str:
+    """The day handed over to the upload step, and the URI its rejects can be read at: the data
+    dir's, or with the archive handover the archive's staging keys (see `storage.upload`), for
+    an upload step on another machine, out of reach of the fetch's disk."""
+    if context.resources.data_dir.handover != "archive":
+        return files.rejects.absolute().as_uri()
+    archive = getattr(context.resources, source.archive)
     store = archive.get_archive()
-    staging = archive.layout(name).staging_keys(today)
+    staging = archive.layout(source.name).staging_keys(today)
     upload.upload_day(store, files, staging)
     return store.uri(staging.rejects)
 
@@ -173,38 +182,41 @@ def _upload_asset(source: SourceNames, fetch: AssetsDefinition, daily: dict) -> 
         op_tags=step_tags("load"),
         deps=[fetch],
         required_resource_keys={"clock", "data_dir", source.archive},
-        description=(
-            f"The day's records as JSON Lines at <prefix>/dt=YYYY-MM-DD/{source.name}.jsonl, its"
-            " rejects and manifest under <prefix>/_rejects/ and <prefix>/_manifests/."
-        ),
+        description=upload_description(source),
     )
     @failure_on_pipeline_error()
     def upload_day(context: AssetExecutionContext) -> MaterializeResult:
-        archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
-        layout, store = archive.layout(source.name), archive.get_archive()
-        try:
-            uploaded = upload.upload_days(
-                store,
-                partition_days(context),
-                files_of=lambda day: data_dir.day_files(day, source.name),
-                keys_of=layout.keys,
-                # Fetched on another machine: the day waits in the archive's staging keys.
-                staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
-                not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
-                f" archived loads with {source.table} alone",
-            )
-        except upload.SnapshotNotTakenHereError as error:
-            today = context.resources.clock.today()
-            for day in error.days:
-                if day < today and not layout.has_day(store, day):
-                    raise never_taken(day, source.name) from None
-            raise
+        uploaded = _archive_days(context, source)
         for day in uploaded:
             context.log.info(f"archived {day.records.bytes} bytes to {day.records.uri}")
         # One result for the run: every day of it was uploaded, or none was marked.
         return MaterializeResult(metadata={**uploaded[-1].metadata(), "days": len(uploaded)})
 
     return upload_day
+
+
+def _archive_days(context: AssetExecutionContext, source: SourceNames) -> list[upload.UploadedDay]:
+    """The run's days uploaded from the data dir, or from the archive's staging keys with the
+    archive handover; a past day in neither was never fetched, and the error says so."""
+    archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
+    layout, store = archive.layout(source.name), archive.get_archive()
+    try:
+        return upload.upload_days(
+            store,
+            partition_days(context),
+            files_of=lambda day: data_dir.day_files(day, source.name),
+            keys_of=layout.keys,
+            # Fetched on another machine: the day waits in the archive's staging keys.
+            staged_keys_of=layout.staging_keys if data_dir.handover == "archive" else None,
+            not_here=f"{source.raw} takes a day's snapshot on that day only; a day already"
+            f" archived loads with {source.table} alone",
+        )
+    except upload.SnapshotNotTakenHereError as error:
+        today = context.resources.clock.today()
+        for day in error.days:
+            if day < today and not layout.has_day(store, day):
+                raise never_taken(day, source.name) from None
+        raise
 
 
 def _load_asset(
@@ -219,43 +231,48 @@ def _load_asset(
         op_tags=step_tags("load"),
         deps=[upload_asset],
         required_resource_keys={"clock", source.archive, source.postgres},
-        description=(
-            f"The {source.name} table, upserted by {contract.key.name} from the day's archived"
-            " object (never from the API), with soft deletes in deleted_at. A range of days loads"
-            " in one run, each day its own transaction and materialization."
-        ),
+        description=load_description(source, contract),
         # Each loaded day is its own materialization (see `metadata.load_materialization`).
         output_required=False,
-        # Loaded by 03:00 UTC each day, from a run that started after midnight.
-        freshness_policy=FreshnessPolicy.cron(
-            deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
-        ),
+        freshness_policy=LOADED_BY_3AM,
         check_specs=[load_check_spec(source.table, daily_partitions)],
     )
     def load_day(context: AssetExecutionContext, config: LoadConfig) -> Iterator[object]:
-        archive = getattr(context.resources, source.archive)
         postgres = getattr(context.resources, source.postgres)
-        days, table = partition_days(context), postgres.table_name
-        today = context.resources.clock.today()
+        days, table = partition_days(context), str(postgres.table_name)
         context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
         with failure_on_pipeline_error(), postgres.connect() as conn:
-            for loaded in load_archived_days(
-                conn,
-                archive.get_archive(),
-                archive.layout(source.name),
-                table,
-                contract,
-                days,
-                source.table,
-                config.reload,
-                on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
-                explain_missing=lambda day, missing: not_archived(
-                    day, today, source.name, str(missing), f"{source.raw} and {source.object}"
-                ),
-            ):
-                log_load(context.log, loaded, str(table))
-                yield load_materialization(loaded, context.asset_key, str(table), schema)
+            for loaded in _load_archived(context, conn, contract, source, config.reload):
+                log_load(context.log, loaded, table)
+                yield load_materialization(loaded, context.asset_key, table, schema)
                 yield rows_match_archive(loaded, context.asset_key)
         yield check_output(context, ROWS_MATCH_ARCHIVE)
 
     return load_day
+
+
+def _load_archived(
+    context: AssetExecutionContext,
+    conn: psycopg.Connection,
+    contract: RecordContract,
+    source: SourceNames,
+    reload: bool,
+) -> Iterator[DayLoadReport]:
+    """The run's days loaded from the archive, each as it commits; a day not archived is
+    skipped in a range, and fails a one-day run naming the assets that archive it."""
+    archive = getattr(context.resources, source.archive)
+    today = context.resources.clock.today()
+    return load_archived_days(
+        conn,
+        archive.get_archive(),
+        archive.layout(source.name),
+        getattr(context.resources, source.postgres).table_name,
+        contract,
+        partition_days(context),
+        source.table,
+        reload,
+        on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
+        explain_missing=lambda day, missing: not_archived(
+            day, today, source.name, str(missing), f"{source.raw} and {source.object}"
+        ),
+    )

@@ -10,7 +10,7 @@ anything is archived. No Dagster imports.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from users_pipeline.contract.record import RecordContract
@@ -55,28 +55,59 @@ def _take_snapshot(
     on_page: Callable[[Page, int], None],
     on_drift: Callable[[int, list[str]], None],
 ) -> Manifest:
+    """Re-crawl while the list drifted under the crawl, `max_crawls` times at most."""
     started = _now()
     for attempt in range(1, max_crawls + 1):
-        audit = CrawlAudit(client.proofs, key=contract.key)
-        validator = RecordValidator(contract)
-        with (
-            JsonLinesWriter(files.records) as day,
-            JsonLinesWriter(files.rejects) as rejects,
-        ):
-            for page in client.iter_pages():
-                audit.observe(page)
-                _, rejected = validator.split(page.records, first_number=day.records + 1)
-                rejects.write([asdict(reject) for reject in rejected])
-                day.write(page.records)
-                on_page(page, day.records)
-        if audit.complete:
+        crawl = _crawl(client, files, contract, on_page)
+        if crawl.audit.complete:
             break
-        on_drift(attempt, audit.problems)
-    manifest = Manifest(
-        source_url=client.display_url,
+        on_drift(attempt, crawl.audit.problems)
+    manifest = _manifest(crawl, client.display_url, started, attempt, soft_deletes)
+    write_whole(files.manifest, manifest.to_json())
+    return manifest
+
+
+@dataclass(frozen=True)
+class _Crawl:
+    """One walk over every page into the day file and its rejects, audited as it went."""
+
+    audit: CrawlAudit
+    validator: RecordValidator
+    day: JsonLinesWriter
+    rejects: JsonLinesWriter
+
+
+def _crawl(
+    client: PageSource,
+    files: DayFiles,
+    contract: RecordContract,
+    on_page: Callable[[Page, int], None],
+) -> _Crawl:
+    audit = CrawlAudit(client.proofs, key=contract.key)
+    validator = RecordValidator(contract)
+    with (
+        JsonLinesWriter(files.records) as day,
+        JsonLinesWriter(files.rejects) as rejects,
+    ):
+        for page in client.iter_pages():
+            audit.observe(page)
+            _, rejected = validator.split(page.records, first_number=day.records + 1)
+            rejects.write([asdict(reject) for reject in rejected])
+            day.write(page.records)
+            on_page(page, day.records)
+    return _Crawl(audit, validator, day, rejects)
+
+
+def _manifest(
+    crawl: _Crawl, source_url: str, started: str, attempts: int, soft_deletes: bool
+) -> Manifest:
+    """The last crawl's proof of completeness, counts and digests."""
+    audit, day, rejects = crawl.audit, crawl.day, crawl.rejects
+    return Manifest(
+        source_url=source_url,
         fetch_started_at=started,
         fetch_finished_at=_now(),
-        crawl_attempts=attempt,
+        crawl_attempts=attempts,
         crawl_complete=audit.complete,
         soft_deletes=soft_deletes,
         crawl_problems=audit.problems,
@@ -89,14 +120,12 @@ def _take_snapshot(
         records=day.records,
         valid_records=day.records - rejects.records,
         rejected_records=rejects.records,
-        unknown_fields=sorted(validator.unknown_fields),
+        unknown_fields=sorted(crawl.validator.unknown_fields),
         bytes=day.digest.bytes,
         sha256=day.digest.sha256,
         rejects_bytes=rejects.digest.bytes,
         rejects_sha256=rejects.digest.sha256,
     )
-    write_whole(files.manifest, manifest.to_json())
-    return manifest
 
 
 def _now() -> str:

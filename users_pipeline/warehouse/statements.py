@@ -67,44 +67,52 @@ def column_fragments(contract: RecordContract) -> dict[str, sql.Composable]:
     """The column lists of the statements above, from the contract. The values are every field
     but the key, constants included; a constant's staged value is its literal."""
     values = [field for field in contract.fields if not field.key]
-
-    def listed(items: Iterable[sql.Composable]) -> sql.Composable:
-        return sql.SQL(", ").join(items)
-
-    def staged(field: Field) -> sql.Composable:
-        if field.type == "constant":
-            return sql.SQL("{}::{}").format(sql.Literal(field.value), sql.SQL(field.sql_type))
-        return sql.SQL("s.{}").format(sql.Identifier(field.name))
-
-    def column(prefix: str, field: Field) -> sql.Composable:
-        return sql.SQL(prefix + ".{}").format(sql.Identifier(field.name))
-
-    def compared(value: sql.Composable, field: Field) -> sql.Composable:
-        """A value as it is compared with the stored one: numbers by their text, so a change of
-        scale alone (12.5 to 12.50) is a change, as the API wrote it."""
-        return sql.SQL("{}::text").format(value) if field.type in EXACT_TYPES else value
-
     return {
         "key": sql.Identifier(contract.key.name),
-        "values": listed(sql.Identifier(field.name) for field in values),
-        "staged_values": listed(map(staged, values)),
-        "excluded_values": listed(column("excluded", field) for field in values),
-        "same_values": sql.SQL(" AND ").join(
-            sql.SQL("{} IS NOT DISTINCT FROM {}").format(
-                compared(column("t", field), field), compared(staged(field), field)
-            )
-            for field in values
-        ),
-        "source_values": listed(
+        "values": _listed(sql.Identifier(field.name) for field in values),
+        "staged_values": _listed(map(_staged, values)),
+        "excluded_values": _listed(_column("excluded", field) for field in values),
+        "same_values": _same_values(values),
+        "source_values": _listed(
             sql.SQL("s.{0} AS {0}").format(sql.Identifier(field.name))
             for field in contract.source_fields
             if not field.key
         ),
-        "staging_columns": listed(
+        "staging_columns": _listed(
             sql.SQL("{} {}").format(sql.Identifier(field.name), sql.SQL(field.sql_type))
             for field in contract.source_fields
         ),
     }
+
+
+def _listed(items: Iterable[sql.Composable]) -> sql.Composable:
+    return sql.SQL(", ").join(items)
+
+
+def _staged(field: Field) -> sql.Composable:
+    if field.type == "constant":
+        return sql.SQL("{}::{}").format(sql.Literal(field.value), sql.SQL(field.sql_type))
+    return sql.SQL("s.{}").format(sql.Identifier(field.name))
+
+
+def _column(prefix: str, field: Field) -> sql.Composable:
+    return sql.SQL(prefix + ".{}").format(sql.Identifier(field.name))
+
+
+def _same_values(values: list[Field]) -> sql.Composable:
+    """Every value the same in the stored row `t` and the staged one."""
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} IS NOT DISTINCT FROM {}").format(
+            _compared(_column("t", field), field), _compared(_staged(field), field)
+        )
+        for field in values
+    )
+
+
+def _compared(value: sql.Composable, field: Field) -> sql.Composable:
+    """A value as it is compared with the stored one: numbers by their text, so a change of
+    scale alone (12.5 to 12.50) is a change, as the API wrote it."""
+    return sql.SQL("{}::text").format(value) if field.type in EXACT_TYPES else value
 
 
 class LoadStatements:

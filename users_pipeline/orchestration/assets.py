@@ -7,7 +7,7 @@ The assets are built for a record contract: everything about the record comes fr
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 
 import psycopg
@@ -47,7 +47,7 @@ from users_pipeline.orchestration.metadata import (
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
 from users_pipeline.snapshot.crawl import take_snapshot
-from users_pipeline.snapshot.days import check_fetchable, never_taken, not_archived
+from users_pipeline.snapshot.days import Snapshot, check_fetchable, never_taken, not_archived
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.snapshot.rejects import count_reasons
 from users_pipeline.snapshot.verdicts import Rerun
@@ -122,15 +122,21 @@ def _fetch_asset(
 def _fetchable_today(context: AssetExecutionContext, source: SourceNames) -> date:
     """Today, the only day a snapshot can be taken of, so a range (a single-run backfill) is
     refused too; a past day is refused as archived or as never fetched."""
-    today, archive = context.resources.clock.today(), getattr(context.resources, source.archive)
-    layout = archive.layout(source.name)
-
-    def archived(day: date) -> bool:  # asked of a past day only: today makes no S3 client
-        return layout.has_day(archive.get_archive(), day)
-
+    today = context.resources.clock.today()
     for day in partition_days(context):
-        check_fetchable(day, today, source.name, source.table, archived)
+        check_fetchable(day, today, source.name, source.assets, _snapshot_of(context, source))
     return today
+
+
+def _snapshot_of(context: AssetExecutionContext, source: SourceNames) -> Callable[[date], Snapshot]:
+    """Where a day's snapshot is, asked of a past day only: today makes no S3 client."""
+    archive, data_dir = getattr(context.resources, source.archive), context.resources.data_dir
+
+    def snapshot_of(day: date) -> Snapshot:
+        files = data_dir.day_files(day, source.name)
+        return upload.snapshot_of(archive.get_archive(), archive.layout(source.name), files, day)
+
+    return snapshot_of
 
 
 def _snapshot(
@@ -230,7 +236,7 @@ def _load_asset(
         kinds={"postgres"},
         op_tags=step_tags("load"),
         deps=[upload_asset],
-        required_resource_keys={"clock", source.archive, source.postgres},
+        required_resource_keys={"clock", "data_dir", source.archive, source.postgres},
         description=load_description(source, contract),
         # Each loaded day is its own materialization (see `metadata.load_materialization`).
         output_required=False,
@@ -261,7 +267,7 @@ def _load_archived(
     """The run's days loaded from the archive, each as it commits; a day not archived is
     skipped in a range, and fails a one-day run naming the assets that archive it."""
     archive = getattr(context.resources, source.archive)
-    today = context.resources.clock.today()
+    today, snapshot_of = context.resources.clock.today(), _snapshot_of(context, source)
     return load_archived_days(
         conn,
         archive.get_archive(),
@@ -273,6 +279,6 @@ def _load_archived(
         reload,
         on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
         explain_missing=lambda day, missing: not_archived(
-            day, today, source.name, str(missing), f"{source.raw} and {source.object}"
+            day, today, source.name, str(missing), source.assets, snapshot_of(day)
         ),
     )

@@ -13,6 +13,7 @@ from users_pipeline.warehouse.result import LoadResult
 
 PROGRESS_LOG_SECONDS = 2.0
 
+
 def progress_logger(log: Callable[[str], None], records_name: str) -> Callable[[Page, int], None]:
     """`page 7/28, 700/2751 users` (`records_name`: users), at most every PROGRESS_LOG_SECONDS,
     and for the last page."""

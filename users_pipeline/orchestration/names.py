@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from users_pipeline.snapshot.days import DayAssets
+
 
 @dataclass(frozen=True)
 class SourceNames:
@@ -30,6 +32,10 @@ class SourceNames:
             archive=archive or f"{name}_archive",
             postgres=postgres or f"{name}_postgres",
         )
+
+    @property
+    def assets(self) -> DayAssets:
+        return DayAssets(fetch=self.raw, upload=self.object, table=self.table)
 
     @property
     def raw(self) -> str:

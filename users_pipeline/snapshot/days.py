@@ -14,7 +14,9 @@ own day has ended.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from enum import Enum
 
 from users_pipeline.errors import PipelineError
 from users_pipeline.settings import DEFAULT_FIRST_DAY, FIRST_DAY_SETTING
@@ -24,13 +26,33 @@ class DayNotFetchableError(PipelineError):
     """A snapshot asked for a day other than today."""
 
 
-class DayNeverTakenError(PipelineError):
-    """A day to archive or load that has no snapshot: a past day that no run can give one now,
-    or a day not yet taken."""
+class MissingSnapshotError(PipelineError):
+    """A day to archive or load whose snapshot is not where it is looked for: a past day that
+    no run can give one now, a day not yet taken, or one taken but not archived."""
 
 
 class FirstDayError(PipelineError):
     """The first day setting cannot start the partitions."""
+
+
+class Snapshot(Enum):
+    """Where a day's snapshot is."""
+
+    ARCHIVED = "archived"
+    NOT_ARCHIVED = "taken, in a data dir or staged, but not archived"
+    NONE = "never taken"
+
+
+@dataclass(frozen=True)
+class DayAssets:
+    """The names of a source's three assets, as refusals tell what to materialize."""
+
+    fetch: str
+    upload: str
+    table: str
+
+    def archive_first(self, day: date) -> str:
+        return f"materialize {self.upload} for {day} where it was fetched, then {self.table}"
 
 
 # What can be done for a past day with no snapshot: nothing for it, today's run for today.
@@ -42,21 +64,26 @@ def utc_today() -> date:
 
 
 def check_fetchable(
-    day: date, today: date, source: str, table_asset: str, archived: Callable[[date], bool]
+    day: date,
+    today: date,
+    source: str,
+    assets: DayAssets,
+    snapshot_of: Callable[[date], Snapshot],
 ) -> None:
-    """Refuse to take a snapshot of any day but today. For a past day, say which asset rebuilds
-    it if it is `archived`, or that nothing can."""
+    """Refuse to take a snapshot of any day but today. For a past day, say what rebuilds it
+    from its snapshot (`snapshot_of` says where that is), or that nothing can."""
     if day == today:
         return
     if day > today:
         next_step = f"{day}'s own run takes it on {day}"
-    elif archived(day):
-        next_step = (
-            f"to rebuild {day} from the archive, materialize {table_asset} for it (or for a range"
-            " of days)"
-        )
     else:
-        next_step = f"no snapshot of {day} was taken then, so {NOTHING_FOR_THAT_DAY}"
+        next_step = {
+            Snapshot.ARCHIVED: f"to rebuild {day} from the archive, materialize {assets.table}"
+            " for it (or for a range of days)",
+            Snapshot.NOT_ARCHIVED: "its snapshot was taken but never archived: "
+            + assets.archive_first(day),
+            Snapshot.NONE: f"no snapshot of {day} was taken then, so {NOTHING_FOR_THAT_DAY}",
+        }[snapshot_of(day)]
     raise DayNotFetchableError(
         f"cannot fetch the {source} of {day} on {today} (UTC): the API serves only the present"
         f" list, so a day's snapshot is taken on that day; {next_step}",
@@ -64,9 +91,9 @@ def check_fetchable(
     )
 
 
-def never_taken(day: date, source: str) -> DayNeverTakenError:
+def never_taken(day: date, source: str) -> MissingSnapshotError:
     """A past day with no snapshot anywhere: one was not taken that day, and cannot be now."""
-    return DayNeverTakenError(
+    return MissingSnapshotError(
         f"no {source} snapshot was taken on {day}, and none can be now (the API serves only the"
         f" present): {NOTHING_FOR_THAT_DAY}",
         next_step=NOTHING_FOR_THAT_DAY,
@@ -74,17 +101,25 @@ def never_taken(day: date, source: str) -> DayNeverTakenError:
 
 
 def not_archived(
-    day: date, today: date, source: str, missing: str, fetch_assets: str
-) -> DayNeverTakenError:
-    """Why a day to load is not in the archive (`missing` says which object is absent): a past
-    day was never taken; today's is taken by `fetch_assets`; a later day by its own run."""
+    day: date, today: date, source: str, missing: str, assets: DayAssets, snapshot: Snapshot
+) -> MissingSnapshotError:
+    """Why a day to load is not in the archive (`missing` says which object is absent): its
+    snapshot waits for the upload asset, or a past day was never taken; today's is taken by the
+    fetch, a later day by its own run."""
+    if snapshot is Snapshot.NOT_ARCHIVED:
+        next_step = assets.archive_first(day)
+        message = f"the {source} snapshot of {day} was taken but never archived ({missing})"
+        return MissingSnapshotError(f"{message}: {next_step}", next_step=next_step)
     if day < today:
         return never_taken(day, source)
     if day == today:
-        next_step = f"materialize {fetch_assets} for {day} first (today's run does all three)"
+        next_step = (
+            f"materialize {assets.fetch} and {assets.upload} for {day} first (today's run does"
+            " all three)"
+        )
     else:
         next_step = f"{day}'s own run takes and loads it on {day}"
-    return DayNeverTakenError(
+    return MissingSnapshotError(
         f"no {source} snapshot of {day} is archived yet ({missing}): {next_step}",
         next_step=next_step,
     )

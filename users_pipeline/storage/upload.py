@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from users_pipeline.errors import PipelineError
+from users_pipeline.snapshot.days import Snapshot
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import (
     Archive,
@@ -26,7 +27,7 @@ from users_pipeline.storage.archive import (
     verified_chunks,
 )
 from users_pipeline.storage.files import FileDigest, file_digest, replaced_when_done, write_whole
-from users_pipeline.storage.layout import DayFiles, DayKeys
+from users_pipeline.storage.layout import DayFiles, DayKeys, SourceLayout
 from users_pipeline.storage.locks import day_lock
 
 
@@ -90,6 +91,20 @@ def upload_days(
         for key in (keys.manifest, keys.records, keys.rejects):
             store.delete(key)
     return uploaded
+
+
+def snapshot_of(store: Archive, layout: SourceLayout, files: DayFiles, day: date) -> Snapshot:
+    """Where a day's snapshot is: archived, waiting in this data dir or in the archive's staging
+    keys for the upload, or nowhere."""
+    if layout.has_day(store, day):
+        return Snapshot.ARCHIVED
+    if files.manifest.is_file():
+        return Snapshot.NOT_ARCHIVED
+    try:
+        store.stat(layout.staging_keys(day).manifest)
+    except MissingObjectError:
+        return Snapshot.NONE
+    return Snapshot.NOT_ARCHIVED
 
 
 def fetch_staged_day(store: Archive, staging: DayKeys, files: DayFiles) -> bool:

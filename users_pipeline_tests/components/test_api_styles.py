@@ -197,8 +197,17 @@ def test_the_scaffolded_starter_loads_once_its_url_is_set(tmp_path, monkeypatch)
         ("auth: {type: bearer, token: abc123}", "api.auth.token is a secret"),
     ],
     ids=[
-        "unknown style", "auto", "missing key", "foreign key", "body path", "selector",
-        "params", "unknown auth", "missing credential", "auth key", "literal secret",
+        "unknown style",
+        "auto",
+        "missing key",
+        "foreign key",
+        "body path",
+        "selector",
+        "params",
+        "unknown auth",
+        "missing credential",
+        "auth key",
+        "literal secret",
     ],  # fmt: skip
 )
 def test_a_bad_api_block_fails_when_the_definitions_load_with_one_line(

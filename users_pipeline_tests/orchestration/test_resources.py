@@ -60,7 +60,9 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
         ),
         "Postgres unreachable": (
             "postgres",
-            PostgresResource(table="users", database_url=f"postgresql://loader:pw-secret@127.0.0.1:{port}/db"),
+            PostgresResource(
+                table="users", database_url=f"postgresql://loader:pw-secret@127.0.0.1:{port}/db"
+            ),
             f"cannot connect to DATABASE_URL (postgresql://loader:***@127.0.0.1:{port}/db)",
         ),
         "not a database URL": (

@@ -181,6 +181,27 @@ def test_a_past_day_never_fetched_is_named_as_such_by_every_asset(resources, ass
     assert next_step(result) == "nothing can load that day; today's run loads today"
 
 
+def test_a_past_day_fetched_but_never_archived_says_to_archive_it_first(resources):
+    run(resources, assets=[raw_users_json], day=DAY)
+
+    fetch = run(resources, assets=[raw_users_json], day=DAY, today=LATER, raise_on_error=False)
+    load = run(resources, assets=[pg_users_table], day=DAY, today=LATER, raise_on_error=False)
+    upload_then_load = run(
+        resources, assets=[s3_users_object, pg_users_table], day=DAY, today=LATER
+    )
+
+    archive_first = (
+        f"materialize s3_users_object for {DAY} where it was fetched, then pg_users_table"
+    )
+    assert next_step(fetch) == f"its snapshot was taken but never archived: {archive_first}"
+    manifest = f"s3://{resources['archive'].bucket}/{SourceLayout('users').keys(DAY).manifest}"
+    assert step_failure(load) == FAILURE + (
+        f"the users snapshot of {DAY} was taken but never archived ({manifest} does not exist):"
+        f" {archive_first}"
+    )
+    assert upload_then_load.success
+
+
 def evaluate_schedule(tick: datetime, today: date):
     schedule = defs.get_schedule_def("users_daily_schedule")
     with (

@@ -41,5 +41,3 @@ class DataDirResource(ConfigurableResource):
     @property
     def directory(self) -> Path:
         return Path(self.path) if self.path else data_dir()
-
-

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster import Definitions, ExecutorDefinition, multiprocess_executor
+from dagster import BackfillPolicy, Definitions, ExecutorDefinition, multiprocess_executor
 from dagster._config import process_config, resolve_to_config_type
 from dagster._core.definitions.run_config import def_config_field
 from dagster._core.errors import DagsterInvalidConfigError
@@ -509,3 +509,15 @@ def test_a_record_differing_from_the_shipped_source_is_caught():
 def test_a_snippet_of_another_kind_fails():
     with pytest.raises(SnippetError, match="the README has a YAML snippet no test validates"):
         validate("services:\n  dagster:\n    image: users-pipeline:1.0\n", "README.md:1")
+
+
+def test_the_readme_explains_the_dialogs_backfill_warning_for_one_shared_policy():
+    """The Materialize dialog says "varying backfill policies" for any selection of several
+    assets (it compares them by identity): the README says so, and that they share one."""
+    from users_pipeline import defs
+
+    policies = {asset.backfill_policy for asset in defs.assets}
+    assert policies == {BackfillPolicy.single_run()}
+    text = " ".join(README.read_text().split())
+    assert "using varying backfill policies" in text
+    assert "all three share `BackfillPolicy.single_run()`" in text

@@ -128,7 +128,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     def _check_api(self) -> None:
         """How the API is walked and read, checked before any run: no request is made, and the
         page size, a setting that may come from the environment, is checked when a run starts."""
-        api, names = self.api, SettingNames(self.setting_names("api"))
+        api, names = self.api, self.setting_names("api")
         make_paginator(api.paginator, page_size=GOREST_MAX_PAGE_SIZE, names=names)
         fixed_params(api.params, names)
         if api.data_selector is not None:
@@ -144,14 +144,16 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             found += _settings_in(self.api.auth, "api.auth")
         return found
 
-    def setting_names(self, group: str) -> dict[str, str]:
+    def setting_names(self, group: str) -> SettingNames:
         """What the settings of `group` (api, archive, postgres) are called in messages: the
         first variable each is read from, keyed `group.field` (see `settings.SettingNames`)."""
-        return {
-            key: setting.env[0]
-            for key, setting in self._settings()
-            if key.startswith(f"{group}.") and setting.env
-        }
+        return SettingNames(
+            {
+                key: setting.env[0]
+                for key, setting in self._settings()
+                if key.startswith(f"{group}.") and setting.env
+            }
+        )
 
     def resources(self, where: Path) -> dict[str, object]:
         """The source's three resources, under its resource keys; a value of the wrong type
@@ -173,8 +175,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _api_resource(self) -> ApiResource:
         api = self.api
-        return ApiResource(
-            setting_names=self.setting_names("api"),
+        return ApiResource.for_source(self.setting_names("api"))(
             url=api.url.value(),
             token=api.token.value(),
             paginator=_paginator_text(api.paginator),
@@ -189,8 +190,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _archive_resource(self) -> ArchiveResource:
         archive = self.archive
-        return ArchiveResource(
-            setting_names=self.setting_names("archive"),
+        return ArchiveResource.for_source(self.setting_names("archive"))(
             s3=S3Resource(
                 endpoint_url=archive.endpoint_url.value(),
                 region_name=archive.region.value(),
@@ -205,8 +205,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _postgres_resource(self) -> PostgresResource:
         postgres = self.postgres
-        return PostgresResource(
-            setting_names=self.setting_names("postgres"),
+        return PostgresResource.for_source(self.setting_names("postgres"))(
             database_url=postgres.database_url.value(),
             host=postgres.host.value(),
             port=postgres.port.value(integer=True),

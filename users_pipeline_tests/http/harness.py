@@ -9,11 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from users_pipeline.http.auth import make_auth
 from users_pipeline.http.client import RestClient
-from users_pipeline.settings import SettingNames
 from users_pipeline_tests.conftest import USERS
 
 # What the users source's settings are called, as its defs.yaml names them.
-USERS_API = SettingNames(USERS.setting_names("api"))
+USERS_API = USERS.setting_names("api")
 
 
 def users_client(url: str, token: str | None = None, **options) -> RestClient:

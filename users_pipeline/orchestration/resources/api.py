@@ -3,12 +3,13 @@
 import json
 from typing import Any
 
-from dagster import Config, ConfigurableResource, InitResourceContext
+from dagster import Config, InitResourceContext
 from pydantic import Field
 
 from users_pipeline.http.auth import make_auth
 from users_pipeline.http.client import RestClient
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
+from users_pipeline.orchestration.resources.source import SourceResource
 from users_pipeline.settings import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -16,7 +17,6 @@ from users_pipeline.settings import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_PAGINATOR,
     DEFAULT_TIMEOUT_SECONDS,
-    SettingNames,
 )
 
 
@@ -41,12 +41,9 @@ class AuthConfig(Config):
         return {key: value for key, value in self if value is not None}
 
 
-class ApiResource(ConfigurableResource):
+class ApiResource(SourceResource):
     """A source's paginated REST list endpoint."""
 
-    setting_names: dict[str, str] = Field(
-        default={}, description="What each setting is called in messages (its variable)"
-    )
     url: str = Field(description="The list endpoint, an http(s) URL")
     token: str | None = Field(default=None, description="Optional bearer token")
     paginator: str = Field(
@@ -79,7 +76,7 @@ class ApiResource(ConfigurableResource):
 
     def get_client(self, records_name: str = "records") -> RestClient:
         """A client whose messages call the records `records_name` (the source's name)."""
-        names = SettingNames(self.setting_names)
+        names = self.setting_names
         return RestClient(
             self.url,
             auth=make_auth(self.auth.given() if self.auth else None, names, token=self.token),

@@ -235,7 +235,7 @@ def _paginator_text(paginator: str | PaginatorSettings | None) -> str:
     return paginator if isinstance(paginator, str) else json.dumps(paginator)
 
 
-def _auth_config(auth: AuthSettings | None) -> AuthConfig | None:
+def _auth_config(auth: AuthSettings | None) -> AuthConfig | None:  # type: ignore[valid-type]
     """The auth with each credential read from its environment variables when a run starts."""
     if auth is None:
         return None

@@ -10,7 +10,7 @@ from string import Template
 
 import dagster as dg
 
-STARTER = Template('''\
+STARTER = Template("""\
 # The $name source: one REST list endpoint, fetched daily into the table `$name`.
 # Settings name the environment variables they read (the first that is set wins), else a default.
 type: $type_name
@@ -42,7 +42,7 @@ attributes:
     # reads a nested value, `json` keeps an object whole, `numeric` keeps decimals exact.
     - {name: id, type: text, key: true}
     # - {name: city, type: text, path: address.city, nullable: true}
-''')
+""")
 
 
 class RestSourceScaffolder(dg.Scaffolder):

@@ -3,10 +3,11 @@
 import json
 from typing import Any
 
+import pydantic
 from dagster import Config, InitResourceContext
 from pydantic import Field
 
-from users_pipeline.http.auth import make_auth
+from users_pipeline.http.auth import AUTH_TYPES, auth_fields, make_auth
 from users_pipeline.http.client import RestClient
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.orchestration.resources.source import SourceResource
@@ -19,26 +20,15 @@ from users_pipeline.settings import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 
-
-class AuthConfig(Config):
-    """How requests authenticate, in dlt's vocabulary (`http.auth.make_auth` checks the keys of
-    each type); credentials are resolved from the environment when a run starts."""
-
-    type: str = Field(description="bearer, api_key, http_basic or oauth2_client_credentials")
-    token: str | None = None
-    name: str | None = None
-    api_key: str | None = None
-    location: str | None = None
-    username: str | None = None
-    password: str | None = None
-    access_token_url: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    access_token_request_data: dict[str, str] | None = None
-    default_token_expiration: int | None = None
-
-    def given(self) -> dict[str, object]:
-        return {key: value for key, value in self if value is not None}
+AuthConfig = pydantic.create_model(
+    "AuthConfig",
+    __base__=Config,
+    __module__=__name__,
+    __doc__="""How requests authenticate, in dlt's vocabulary (`http.auth.make_auth` checks the
+    keys of each type); credentials are resolved from the environment when a run starts.""",
+    type=(str, Field(description=", ".join(AUTH_TYPES))),
+    **auth_fields(str),
+)
 
 
 class ApiResource(SourceResource):
@@ -54,7 +44,9 @@ class ApiResource(SourceResource):
         default=None, description="Where a body's records are (`data.items`); unset: the body"
     )
     params: dict[str, Any] = Field(default={}, description="Query parameters of every request")
-    auth: AuthConfig | None = Field(default=None, description="How requests authenticate")
+    auth: AuthConfig | None = Field(  # type: ignore[valid-type]
+        default=None, description="How requests authenticate"
+    )
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, description="Records asked for per page")
     timeout_seconds: float = Field(
         default=DEFAULT_TIMEOUT_SECONDS, description="Per-request timeout"
@@ -79,7 +71,7 @@ class ApiResource(SourceResource):
         names = self.setting_names
         return RestClient(
             self.url,
-            auth=make_auth(self.auth.given() if self.auth else None, names, token=self.token),
+            auth=make_auth(self._auth_keys(), names, token=self.token),
             paginator=paginator_settings(self.paginator),
             data_selector=self.data_selector,
             params=self.params,
@@ -92,6 +84,9 @@ class ApiResource(SourceResource):
             setting_names=names,
             records_name=records_name,
         )
+
+    def _auth_keys(self) -> dict[str, object] | None:
+        return self.auth.model_dump(exclude_none=True) if self.auth else None
 
 
 def paginator_settings(paginator: str) -> str | dict[str, object]:

@@ -32,10 +32,8 @@ from users_pipeline.components.yaml_model import (
 )
 from users_pipeline.contract.field import ContractError, Field
 from users_pipeline.contract.record import RecordContract
-from users_pipeline.http.client import fixed_params
+from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.http.errors import ApiError
-from users_pipeline.http.paginators import make_paginator
-from users_pipeline.http.records import BodyPath
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.orchestration.execution import executor
@@ -129,10 +127,14 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         """How the API is walked and read, checked before any run: no request is made, and the
         page size, a setting that may come from the environment, is checked when a run starts."""
         api, names = self.api, self.setting_names("api")
-        make_paginator(api.paginator, page_size=GOREST_MAX_PAGE_SIZE, names=names)
-        fixed_params(api.params, names)
-        if api.data_selector is not None:
-            BodyPath(api.data_selector, names("api.data_selector"))
+        list_endpoint(
+            api.paginator,
+            page_size=GOREST_MAX_PAGE_SIZE,
+            params=api.params,
+            data_selector=api.data_selector,
+            concurrency=None,
+            names=names,
+        )
         check_auth(api.auth, api.token, names)
 
     def _settings(self) -> list[tuple[str, Setting]]:

@@ -98,7 +98,7 @@ class ApiSettings(dg.Model):
     token: Setting = Setting()
     paginator: str | PaginatorSettings | None = None
     data_selector: str | None = None
-    params: dict[str, Any] = {}  # texts, numbers, true/false (`http.client.fixed_params`)
+    params: dict[str, Any] = {}  # texts, numbers, true/false (`http.endpoint.fixed_params`)
     auth: AuthSettings | None = None  # type: ignore[valid-type]
     page_size: Setting = Setting(default=DEFAULT_PAGE_SIZE)
     max_attempts: Setting = Setting(default=DEFAULT_MAX_ATTEMPTS)

@@ -129,11 +129,10 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         api, names = self.api, self.setting_names("api")
         list_endpoint(
             api.paginator,
+            names=names,
             page_size=GOREST_MAX_PAGE_SIZE,
             params=api.params,
             data_selector=api.data_selector,
-            concurrency=None,
-            names=names,
         )
         check_auth(api.auth, api.token, names)
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 from requests.auth import AuthBase
 
-from users_pipeline.http.endpoint import list_endpoint
+from users_pipeline.http.endpoint import ListEndpoint, list_endpoint
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.paginators import (
@@ -36,7 +36,6 @@ from users_pipeline.settings import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT_SECONDS,
     MAX_BACKOFF_SECONDS,
     SettingNames,
@@ -44,30 +43,26 @@ from users_pipeline.settings import (
 
 
 class RestClient:
-    """Fetches every page of one list endpoint: a bare JSON array of records per page, or the
-    array at `data_selector`. Every request built from `url` carries the fixed `params`, under
-    the pagination style's own.
+    """Fetches every page of one list endpoint, walked and read as `endpoint` says (unset: GoRest's
+    pages of bare JSON arrays). Every request built from `url` carries the endpoint's fixed
+    `params`, under the pagination style's own.
 
     When the paginator knows every later request from the first response, those pages are
-    fetched by up to `concurrency` threads (default: as many as the rate limit allows), and
-    still yielded in order. Messages name the source's settings by `setting_names` and its
-    records by `records_name`.
+    fetched by up to the endpoint's `concurrency` threads (default: as many as the rate limit
+    allows), and still yielded in order. Messages name the source's settings by `setting_names`
+    and its records by `records_name`.
     """
 
     def __init__(
         self,
         url: str,
         *,
+        endpoint: ListEndpoint | None = None,
         auth: AuthBase | None = None,
-        paginator: str | Mapping[str, object] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        params: Mapping[str, object] | None = None,
-        data_selector: str | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
-        concurrency: int | None = None,
         max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         setting_names: SettingNames | None = None,
         records_name: str = "records",
@@ -75,14 +70,7 @@ class RestClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         names = setting_names or SettingNames()
-        self.endpoint = list_endpoint(
-            paginator,
-            page_size=page_size,
-            params=params or {},
-            data_selector=data_selector,
-            concurrency=concurrency,
-            names=names,
-        )
+        self.endpoint = endpoint or list_endpoint(names=names)
         self.records_name = records_name
         self.stats = CrawlStats()
         self._budget = RateBudget(self.stats, sleep, clock)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.paginators import Paginator, make_paginator
 from users_pipeline.http.records import BodyPath
-from users_pipeline.settings import MAX_CONCURRENCY, SettingNames
+from users_pipeline.settings import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY, SettingNames
 
 
 @dataclass(frozen=True)
@@ -26,23 +26,23 @@ class ListEndpoint:
 
 
 def list_endpoint(
-    paginator: str | Mapping[str, object] | None,
+    paginator: str | Mapping[str, object] | None = None,
     *,
-    page_size: int,
-    params: Mapping[str, object],
-    data_selector: str | None,
-    concurrency: int | None,
     names: SettingNames,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    params: Mapping[str, object] | None = None,
+    data_selector: str | None = None,
+    concurrency: int | None = None,
 ) -> ListEndpoint:
-    """The settings of `api.paginator`, `api.params`, `api.data_selector` and `api.concurrency`,
-    checked; messages name them by `names`."""
+    """The settings of `api.paginator` (unset: GoRest's, `page_size` a page), `api.params`,
+    `api.data_selector` and `api.concurrency`, checked; messages name them by `names`."""
     if concurrency is not None and not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ApiError(
             f"{names('api.concurrency')} must be between 1 and {MAX_CONCURRENCY}, got {concurrency}"
         )
     return ListEndpoint(
         make_paginator(paginator, page_size=page_size, names=names),
-        fixed_params(params, names),
+        fixed_params(params or {}, names),
         None if data_selector is None else BodyPath(data_selector, names("api.data_selector")),
         concurrency,
     )

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from users_pipeline.http.auth import AUTH_TYPES, auth_fields, make_auth
 from users_pipeline.http.client import RestClient
+from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
 from users_pipeline.orchestration.resources.source import SourceResource
 from users_pipeline.settings import (
@@ -72,14 +73,17 @@ class ApiResource(SourceResource):
         return RestClient(
             self.url,
             auth=make_auth(self._auth_keys(), names, token=self.token),
-            paginator=paginator_settings(self.paginator),
-            data_selector=self.data_selector,
-            params=self.params,
-            page_size=self.page_size,
+            endpoint=list_endpoint(
+                paginator_settings(self.paginator),
+                names=names,
+                page_size=self.page_size,
+                params=self.params,
+                data_selector=self.data_selector,
+                concurrency=self.concurrency,
+            ),
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds,
-            concurrency=self.concurrency,
             max_page_bytes=self.max_page_bytes,
             setting_names=names,
             records_name=records_name,

@@ -15,9 +15,9 @@ from users_pipeline.settings import DEFAULT_PAGE_SIZE, MAX_CONCURRENCY, SettingN
 
 @dataclass(frozen=True)
 class ListEndpoint:
-    """Its pagination style, the query parameters of every request, where a body's records
-    are (None: the body is the array), and how many pages may be in flight (None: as the rate
-    limit allows)."""
+    """A list endpoint's pagination style, the query parameters of every request, where a
+    body's records are (None: the body is the array), and how many pages may be in flight
+    (None: as the rate limit allows)."""
 
     paginator: Paginator
     params: Mapping[str, object]

@@ -37,7 +37,6 @@ from users_pipeline.settings import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAGE_BYTES,
     DEFAULT_TIMEOUT_SECONDS,
-    MAX_BACKOFF_SECONDS,
     SettingNames,
 )
 
@@ -62,7 +61,6 @@ class RestClient:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
         max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         setting_names: SettingNames | None = None,
         records_name: str = "records",
@@ -88,7 +86,6 @@ class RestClient:
             names,
             max_attempts=max_attempts,
             backoff_seconds=backoff_seconds,
-            max_backoff_seconds=max_backoff_seconds,
         )
 
     @property

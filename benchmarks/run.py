@@ -43,7 +43,7 @@ Once per run, besides the sizes:
 - Import time (`benchmarks.import_time`): `python -c "import users_pipeline.definitions"` in a
   fresh process, median of 5, and where it goes by package (`-X importtime`).
 - Fetch concurrency: 10,000 users crawled from a server that adds 20 ms per request, with
-  `RestClient(concurrency=1)` and `concurrency=8`, checking that both yield the same records
+  an endpoint's `concurrency=1` and `concurrency=8`, checking that both yield the same records
   in the same order.
 - With `--versus-dlt`: `benchmarks.versus_dlt.compare` for the same sizes, on this run's
   PostgreSQL and S3 (dlt comes with the `bench` extra), its table printed and kept in the JSON.
@@ -465,22 +465,21 @@ def find_problems(
 def measure_fetch_concurrency(workdir: Path) -> dict[str, Any]:
     """Crawl the same slow server sequentially and with 8 threads; the same records in order?"""
     from users_pipeline.http.client import RestClient
+    from users_pipeline.http.endpoint import list_endpoint
+    from users_pipeline.settings import SettingNames
 
     settings = {"users": CONCURRENCY_USERS, "delay_ms": CONCURRENCY_DELAY_MS}
     progress(f"fetch concurrency: {CONCURRENCY_USERS:,} users, {CONCURRENCY_DELAY_MS:g} ms/request")
     with gorest_server(
         CONCURRENCY_USERS, workdir / "gorest_concurrency.log", delay_ms=CONCURRENCY_DELAY_MS
     ) as url:
-        try:
-            RestClient(url, concurrency=1).close()
-        except TypeError as error:
-            return {**settings, "skipped": f"RestClient does not accept concurrency: {error}"}
         runs: dict[int, list[float]] = {level: [] for level in CONCURRENCY_LEVELS}
         crawls: list[list[dict]] = []
         pages = 0
         for _ in range(CONCURRENCY_REPEATS):
             for level in CONCURRENCY_LEVELS:
-                with RestClient(url, concurrency=level) as client:
+                endpoint = list_endpoint(concurrency=level, names=SettingNames())
+                with RestClient(url, endpoint=endpoint) as client:
                     started = time.perf_counter()
                     crawled: list[dict] = []
                     pages = 0

@@ -11,6 +11,8 @@ this machine. Nothing here reaches the internet.
 """
 
 import os
+import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -21,7 +23,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
-from users_pipeline.definitions import source_component
+from users_pipeline.definitions import SOURCES, source_component
 from users_pipeline.offline import GoRestServer, generate_users
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.resources import (
@@ -39,6 +41,10 @@ USERS = source_component("users")
 USERS_CONTRACT = USERS.contract
 # The users source's assets, as the definitions build them from sources/users/defs.yaml.
 raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT, USERS.names, "users")
+# The users source's resources, as its component makes them: messages name USERS_API_URL, ...
+UsersApi = ApiResource.for_source(USERS.setting_names("api"))
+UsersArchive = ArchiveResource.for_source(USERS.setting_names("archive"))
+UsersPostgres = PostgresResource.for_source(USERS.setting_names("postgres"))
 S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -61,6 +67,39 @@ class FixedClock(ClockResource):
 
     def today(self) -> date:
         return date.fromisoformat(self.day)
+
+
+# Everything a user writes to add GoRest's todos: no Python.
+TODOS_YAML = """
+type: users_pipeline.components.RestSource
+attributes:
+  name: todos
+  api:
+    url: {env: [TODOS_API_URL], default: "https://gorest.co.in/public/v2/todos"}
+  archive:
+    prefix: {env: [TODOS_PREFIX], default: todos}
+  postgres:
+    table: {env: [TODOS_TABLE], default: todos}
+  record:
+    - {name: id, type: bigint, key: true, minimum: 1}
+    - {name: user_id, type: bigint, minimum: 1}
+    - {name: title, type: text, max_length: 255}
+    - {name: due_on, type: timestamp, nullable: true}
+    - {name: status, type: enum, values: [pending, completed]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A sources folder holding the shipped users source and a todos one, importable."""
+    package = f"sources_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / package
+    shutil.copytree(SOURCES, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "todos").mkdir()
+    (folder / "todos" / "defs.yaml").write_text(TODOS_YAML)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield folder
+    sys.modules.pop(package, None)
 
 
 @pytest.fixture(scope="session")
@@ -136,16 +175,8 @@ def resources(
     """The pipeline's resources pointed at this test's real parts; tests override entries."""
     return {
         "clock": FixedClock(day=DAY.isoformat()),
-        "users_api": ApiResource(
-            url=gorest.url, backoff_seconds=0.01, setting_names=USERS.setting_names("api")
-        ),
+        "users_api": UsersApi(url=gorest.url, backoff_seconds=0.01),
         "data_dir": DataDirResource(path=str(tmp_path / "data")),
-        "archive": ArchiveResource(
-            s3=s3, bucket=bucket, prefix="users", setting_names=USERS.setting_names("archive")
-        ),
-        "postgres": PostgresResource(
-            database_url=postgres_url,
-            table=users_table,
-            setting_names=USERS.setting_names("postgres"),
-        ),
+        "archive": UsersArchive(s3=s3, bucket=bucket, prefix="users"),
+        "postgres": UsersPostgres(database_url=postgres_url, table=users_table),
     }

@@ -345,7 +345,7 @@ def test_the_readme_shows_each_kind_it_deploys_with():
 
 def test_the_readme_todos_source_is_the_one_the_tests_ingest_end_to_end():
     """The README says the suite ingests exactly its todos source (test_sources.py)."""
-    from users_pipeline_tests.components.test_rest_source import TODOS_YAML
+    from users_pipeline_tests.conftest import TODOS_YAML
 
     assert yaml.safe_load(readme_snippet("name: todos")) == yaml.safe_load(TODOS_YAML)
 

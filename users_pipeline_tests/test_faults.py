@@ -12,13 +12,13 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from users_pipeline.offline import Faults, generate_users
-from users_pipeline.orchestration.resources import ApiResource, ArchiveResource
+from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.storage.archive import ArchiveError
 from users_pipeline.storage.files import file_digest
 from users_pipeline.storage.s3 import S3Archive
 from users_pipeline.warehouse.table_name import TableName
 from users_pipeline_tests.conftest import DAY as RUN_DAY
-from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, USERS
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, UsersApi
 from users_pipeline_tests.orchestration.test_resources import failure_messages
 from users_pipeline_tests.s3_fault_proxy import S3FaultProxy
 from users_pipeline_tests.test_pipeline import LAYOUT, run, table_rows
@@ -205,8 +205,7 @@ def test_api_faults_fail_the_day_and_write_nothing(
 ):
     faults, expected = api_faults(gorest)[case]
     gorest.faults = Faults(**faults)
-    resources["users_api"] = ApiResource(
-        setting_names=USERS.setting_names("api"),
+    resources["users_api"] = UsersApi(
         url=gorest.url,
         max_attempts=3,
         backoff_seconds=0.01,
@@ -230,9 +229,7 @@ def test_connection_refused_fails_the_day_and_writes_nothing(
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     url = f"http://127.0.0.1:{closed}/public/v2/users"
-    resources["users_api"] = ApiResource(
-        url=url, max_attempts=2, backoff_seconds=0.01, setting_names=USERS.setting_names("api")
-    )
+    resources["users_api"] = UsersApi(url=url, max_attempts=2, backoff_seconds=0.01)
 
     result = run(resources, raise_on_error=False)
 

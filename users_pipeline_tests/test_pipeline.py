@@ -8,12 +8,12 @@ import psycopg
 import pytest
 from dagster import materialize
 
-from users_pipeline.orchestration.resources import ApiResource, ArchiveResource
+from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import (
     DAY,
-    USERS,
     FixedClock,
+    UsersApi,
     pg_users_table,
     raw_users_json,
     s3_users_object,
@@ -186,9 +186,7 @@ def test_unauthorized_api_fails_before_writing_anything(
     run(resources)
     loaded_before = table_rows(pg, users_table)
     gorest.token = "the-right-token"
-    resources["users_api"] = ApiResource(
-        url=gorest.url, token="wrong-secret-token", setting_names=USERS.setting_names("api")
-    )
+    resources["users_api"] = UsersApi(url=gorest.url, token="wrong-secret-token")
 
     result = run(resources, day=DAY + timedelta(days=1), raise_on_error=False)
 

@@ -32,10 +32,8 @@ from users_pipeline.components.yaml_model import (
 )
 from users_pipeline.contract.field import ContractError, Field
 from users_pipeline.contract.record import RecordContract
-from users_pipeline.http.client import fixed_params
+from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.http.errors import ApiError
-from users_pipeline.http.paginators import make_paginator
-from users_pipeline.http.records import BodyPath
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.orchestration.execution import executor
@@ -128,11 +126,14 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     def _check_api(self) -> None:
         """How the API is walked and read, checked before any run: no request is made, and the
         page size, a setting that may come from the environment, is checked when a run starts."""
-        api, names = self.api, SettingNames(self.setting_names("api"))
-        make_paginator(api.paginator, page_size=GOREST_MAX_PAGE_SIZE, names=names)
-        fixed_params(api.params, names)
-        if api.data_selector is not None:
-            BodyPath(api.data_selector, names("api.data_selector"))
+        api, names = self.api, self.setting_names("api")
+        list_endpoint(
+            api.paginator,
+            names=names,
+            page_size=GOREST_MAX_PAGE_SIZE,
+            params=api.params,
+            data_selector=api.data_selector,
+        )
         check_auth(api.auth, api.token, names)
 
     def _settings(self) -> list[tuple[str, Setting]]:
@@ -144,14 +145,16 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             found += _settings_in(self.api.auth, "api.auth")
         return found
 
-    def setting_names(self, group: str) -> dict[str, str]:
+    def setting_names(self, group: str) -> SettingNames:
         """What the settings of `group` (api, archive, postgres) are called in messages: the
         first variable each is read from, keyed `group.field` (see `settings.SettingNames`)."""
-        return {
-            key: setting.env[0]
-            for key, setting in self._settings()
-            if key.startswith(f"{group}.") and setting.env
-        }
+        return SettingNames(
+            {
+                key: setting.env[0]
+                for key, setting in self._settings()
+                if key.startswith(f"{group}.") and setting.env
+            }
+        )
 
     def resources(self, where: Path) -> dict[str, object]:
         """The source's three resources, under its resource keys; a value of the wrong type
@@ -173,8 +176,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _api_resource(self) -> ApiResource:
         api = self.api
-        return ApiResource(
-            setting_names=self.setting_names("api"),
+        return ApiResource.for_source(self.setting_names("api"))(
             url=api.url.value(),
             token=api.token.value(),
             paginator=_paginator_text(api.paginator),
@@ -189,8 +191,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _archive_resource(self) -> ArchiveResource:
         archive = self.archive
-        return ArchiveResource(
-            setting_names=self.setting_names("archive"),
+        return ArchiveResource.for_source(self.setting_names("archive"))(
             s3=S3Resource(
                 endpoint_url=archive.endpoint_url.value(),
                 region_name=archive.region.value(),
@@ -205,8 +206,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _postgres_resource(self) -> PostgresResource:
         postgres = self.postgres
-        return PostgresResource(
-            setting_names=self.setting_names("postgres"),
+        return PostgresResource.for_source(self.setting_names("postgres"))(
             database_url=postgres.database_url.value(),
             host=postgres.host.value(),
             port=postgres.port.value(integer=True),
@@ -236,7 +236,7 @@ def _paginator_text(paginator: str | PaginatorSettings | None) -> str:
     return paginator if isinstance(paginator, str) else json.dumps(paginator)
 
 
-def _auth_config(auth: AuthSettings | None) -> AuthConfig | None:
+def _auth_config(auth: AuthSettings | None) -> AuthConfig | None:  # type: ignore[valid-type]
     """The auth with each credential read from its environment variables when a run starts."""
     if auth is None:
         return None

@@ -18,7 +18,7 @@ import pydantic
 
 from users_pipeline.contract.field import FIELD_TYPES, Field
 from users_pipeline.errors import PipelineError
-from users_pipeline.http.auth import AUTH_TYPES, make_auth
+from users_pipeline.http.auth import AUTH_TYPES, auth_fields, make_auth
 from users_pipeline.http.errors import ApiError
 from users_pipeline.settings import (
     DEFAULT_MAX_ATTEMPTS,
@@ -66,26 +66,24 @@ def _shared(names: dict[str, str], key: str, default: str | bool | None = None) 
     return Setting(env=[names[key]], default=default)
 
 
-class AuthSettings(dg.Model):
-    """How requests prove who they are, in dlt's vocabulary (`http.auth` checks which keys each
-    `type` takes). Credentials are settings, so a secret is read from the environment."""
+class _AuthBlock(dg.Model):
+    """An `api.auth` block: its type, and the keys of every type (`auth_fields`)."""
 
     type: str
-    token: Setting | str | None = None
-    name: str | None = None
-    api_key: Setting | str | None = None
-    location: str | None = None
-    username: Setting | str | None = None
-    password: Setting | str | None = None
-    access_token_url: Setting | str | None = None
-    client_id: Setting | str | None = None
-    client_secret: Setting | str | None = None
-    access_token_request_data: dict[str, str] | None = None
-    default_token_expiration: int | None = None
 
     def given(self) -> dict[str, object]:
         """The keys set, by name (`type`, `api_key`), as written in the YAML."""
         return {key: value for key, value in self if value is not None}
+
+
+AuthSettings = pydantic.create_model(
+    "AuthSettings",
+    __base__=_AuthBlock,
+    __module__=__name__,
+    __doc__="""How requests prove who they are, in dlt's vocabulary (`http.auth` checks which keys
+    each `type` takes). Credentials are settings, so a secret is read from the environment.""",
+    **auth_fields(Setting | str),
+)
 
 
 # A paginator's settings: dlt's keys take names, paths, numbers, flags, or null (`total_path`).
@@ -100,8 +98,8 @@ class ApiSettings(dg.Model):
     token: Setting = Setting()
     paginator: str | PaginatorSettings | None = None
     data_selector: str | None = None
-    params: dict[str, Any] = {}  # texts, numbers, true/false (`http.client.fixed_params`)
-    auth: AuthSettings | None = None
+    params: dict[str, Any] = {}  # texts, numbers, true/false (`http.endpoint.fixed_params`)
+    auth: AuthSettings | None = None  # type: ignore[valid-type]
     page_size: Setting = Setting(default=DEFAULT_PAGE_SIZE)
     max_attempts: Setting = Setting(default=DEFAULT_MAX_ATTEMPTS)
     concurrency: Setting = Setting()
@@ -165,7 +163,11 @@ def _yaml_default(value: object) -> object:
 FieldModel = _field_model()
 
 
-def check_auth(auth: AuthSettings | None, token: Setting, names: SettingNames) -> None:
+def check_auth(
+    auth: AuthSettings | None,  # type: ignore[valid-type]
+    token: Setting,
+    names: SettingNames,
+) -> None:
     """The auth's keys, as `make_auth` will take them when a run starts (each credential read
     then); a secret written into the YAML itself is refused."""
     if auth is None:

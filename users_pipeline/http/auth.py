@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -147,7 +148,7 @@ class OAuth2ClientCredentials(ApiAuth):
         access_token_url: str,
         client_id: str,
         client_secret: str,
-        access_token_request_data: Mapping[str, object] | None = None,
+        access_token_request_data: Mapping[str, str] | None = None,
         default_token_expiration: int = DEFAULT_TOKEN_EXPIRATION_SECONDS,
         names: SettingNames = YAML_KEYS,
         clock: Callable[[], float] = time.monotonic,
@@ -242,6 +243,19 @@ AUTH_TYPES: Mapping[str, type[ApiAuth]] = {
     auth.type_name: auth
     for auth in (BearerTokenAuth, APIKeyAuth, HttpBasicAuth, OAuth2ClientCredentials)
 }
+
+
+def auth_fields(setting: object) -> dict[str, tuple[object, None]]:
+    """Every key an `api.auth` block may hold, whatever its type, as optional fields of a
+    pydantic model. A type's required keys (its credentials and their endpoint) take `setting`,
+    so they may be read from the environment; its optional keys are values, as the type takes
+    them."""
+    fields: dict[str, tuple[object, None]] = {}
+    for auth in AUTH_TYPES.values():
+        takes = typing.get_type_hints(auth.__init__)
+        fields |= {key: (setting | None, None) for key in auth.required}
+        fields |= {key: (takes[key] | None, None) for key in auth.optional}
+    return fields
 
 
 def make_auth(

@@ -4,7 +4,7 @@ No Dagster imports: the fetch asset calls `RestClient.iter_pages()` and decides 
 style is a paginator (`paginators`), named in the source's settings; each GET goes through the
 attempt loop (`retry`), paced by the API's rate budget (`pacing`), over a `requests` session per
 fetching thread (`transport`), authenticated by `auth`, and its body's records are read by
-`records` (at the `data_selector`).
+`records` (at the `data_selector`). Its settings are checked by `endpoint`, as at definitions load.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 from requests.auth import AuthBase
 
+from users_pipeline.http.endpoint import ListEndpoint, list_endpoint
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.paginators import (
@@ -26,9 +27,8 @@ from users_pipeline.http.paginators import (
     PageRequest,
     PageResponse,
     Paginator,
-    make_paginator,
 )
-from users_pipeline.http.records import BodyPath, page_records, read_body
+from users_pipeline.http.records import page_records, read_body
 from users_pipeline.http.retry import Retrying
 from users_pipeline.http.stats import CrawlStats
 from users_pipeline.http.transport import Transport, redact_url
@@ -36,39 +36,31 @@ from users_pipeline.settings import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAGE_BYTES,
-    DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT_SECONDS,
-    MAX_BACKOFF_SECONDS,
-    MAX_CONCURRENCY,
     SettingNames,
 )
 
 
 class RestClient:
-    """Fetches every page of one list endpoint: a bare JSON array of records per page, or the
-    array at `data_selector`. Every request built from `url` carries the fixed `params`, under
-    the pagination style's own.
+    """Fetches every page of one list endpoint, walked and read as `endpoint` says (unset: GoRest's
+    pages of bare JSON arrays). Every request built from `url` carries the endpoint's fixed
+    `params`, under the pagination style's own.
 
     When the paginator knows every later request from the first response, those pages are
-    fetched by up to `concurrency` threads (default: as many as the rate limit allows), and
-    still yielded in order. Messages name the source's settings by `setting_names` and its
-    records by `records_name`.
+    fetched by up to the endpoint's `concurrency` threads (default: as many as the rate limit
+    allows), and still yielded in order. Messages name the source's settings by `setting_names`
+    and its records by `records_name`.
     """
 
     def __init__(
         self,
         url: str,
         *,
+        endpoint: ListEndpoint | None = None,
         auth: AuthBase | None = None,
-        paginator: str | Mapping[str, object] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        params: Mapping[str, object] | None = None,
-        data_selector: str | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
-        concurrency: int | None = None,
         max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         setting_names: SettingNames | None = None,
         records_name: str = "records",
@@ -76,17 +68,7 @@ class RestClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         names = setting_names or SettingNames()
-        self.paginator = make_paginator(paginator, page_size=page_size, names=names)
-        self.params = fixed_params(params or {}, names)
-        self.data_selector = None
-        if data_selector is not None:
-            self.data_selector = BodyPath(data_selector, names("api.data_selector"))
-        if concurrency is not None and not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise ApiError(
-                f"{names('api.concurrency')} must be between 1 and {MAX_CONCURRENCY},"
-                f" got {concurrency}"
-            )
-        self.concurrency = concurrency
+        self.endpoint = endpoint or list_endpoint(names=names)
         self.records_name = records_name
         self.stats = CrawlStats()
         self._budget = RateBudget(self.stats, sleep, clock)
@@ -104,7 +86,6 @@ class RestClient:
             names,
             max_attempts=max_attempts,
             backoff_seconds=backoff_seconds,
-            max_backoff_seconds=max_backoff_seconds,
         )
 
     @property
@@ -113,7 +94,7 @@ class RestClient:
 
     @property
     def proofs(self) -> CrawlProofs:
-        return self.paginator.proofs
+        return self.endpoint.paginator.proofs
 
     def close(self) -> None:
         self._transport.close()
@@ -127,7 +108,7 @@ class RestClient:
     def iter_pages(self) -> Iterator[Page]:
         """Every page in order, until the paginator has no next page. Each crawl walks a fresh
         copy of the paginator, as dlt's RESTClient does."""
-        paginator = copy.deepcopy(self.paginator)
+        paginator = copy.deepcopy(self.endpoint.paginator)
         request = paginator.first_request()
         yield self._read(paginator, request, self._fetch(request))
         ahead, threads = paginator.requests_ahead(), self.threads()
@@ -144,17 +125,17 @@ class RestClient:
 
     def threads(self) -> int:
         """Pages fetched at once: the configured concurrency, else what the rate limit allows."""
-        return self.concurrency or self._budget.threads()
+        return self.endpoint.concurrency or self._budget.threads()
 
     def _fetch(self, request: PageRequest) -> PageResponse:
         where = self._where(request)
         if request.url is None:
-            url = self._transport.url_with({**self.params, **request.params})
+            url = self._transport.url_with({**self.endpoint.params, **request.params})
         else:
             url = self._transport.follow(request.url, where)
         response = self._retrying.get(url, where)
         body = read_body(response, where)
-        records = page_records(body, self.data_selector, where, self.records_name)
+        records = page_records(body, self.endpoint.data_selector, where, self.records_name)
         return PageResponse(response.headers, body, records)
 
     def _read(self, paginator: Paginator, request: PageRequest, response: PageResponse) -> Page:
@@ -167,23 +148,6 @@ class RestClient:
     def _where(self, request: PageRequest) -> str:
         url = self.display_url if request.url is None else redact_url(request.url)
         return f"GET {url} {request.label}"
-
-
-def fixed_params(params: Mapping[str, object], names: SettingNames) -> dict[str, object]:
-    """The fixed query parameters of a source's settings; each a text, a number or true/false
-    (sent as `true`/`false`)."""
-    checked: dict[str, object] = {}
-    for key, value in params.items():
-        if isinstance(value, bool):
-            checked[str(key)] = str(value).lower()
-        elif isinstance(value, str | int | float):
-            checked[str(key)] = value
-        else:
-            raise ApiError(
-                f"{names(f'api.params.{key}')} must be a text, a number or true/false,"
-                f" got {value!r}"
-            )
-    return checked
 
 
 def in_order(

@@ -19,7 +19,7 @@ from users_pipeline.http.errors import ApiError
 from users_pipeline.http.pacing import RateBudget
 from users_pipeline.http.stats import CrawlStats
 from users_pipeline.http.transport import NoResponse, Response, Transport
-from users_pipeline.settings import SettingNames
+from users_pipeline.settings import MAX_BACKOFF_SECONDS, SettingNames
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504, 429})
 
@@ -36,7 +36,7 @@ class Retrying:
         *,
         max_attempts: int,
         backoff_seconds: float,
-        max_backoff_seconds: float,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
     ) -> None:
         if max_attempts < 1:
             raise ApiError(f"{names('api.max_attempts')} must be at least 1, got {max_attempts}")

@@ -16,11 +16,12 @@ import pytest
 from dagster import DagsterInstance, Definitions, ScaffoldRequest
 
 from users_pipeline.components.scaffold import RestSourceScaffolder
-from users_pipeline.components.yaml_model import SourceDefinitionError
+from users_pipeline.components.yaml_model import AuthSettings, SourceDefinitionError
 from users_pipeline.definitions import load_sources
+from users_pipeline.http.auth import AUTH_TYPES
 from users_pipeline.offline import GoRestServer, generate_customers
 from users_pipeline.offline.cli import server_environment
-from users_pipeline.orchestration.resources import DataDirResource
+from users_pipeline.orchestration.resources import AuthConfig, DataDirResource
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings
 
@@ -114,8 +115,9 @@ from importlib import import_module
 import dagster as dg
 
 from users_pipeline.components.scaffold import RestSourceScaffolder
-from users_pipeline.components.yaml_model import SourceDefinitionError
+from users_pipeline.components.yaml_model import AuthSettings, SourceDefinitionError
 from users_pipeline.definitions import load_sources
+from users_pipeline.http.auth import AUTH_TYPES
 from users_pipeline.orchestration.resources import ClockResource, DataDirResource
 
 defs = dg.Definitions.merge(
@@ -268,3 +270,8 @@ def test_a_run_that_cannot_crawl_fails_in_one_line_before_anything_is_archived(
     assert message in failure[0] and "wrong-" not in " ".join(failure[:1])
     listed = s3.get_client().list_objects_v2(Bucket=bucket, Prefix=f"customers_{style}/")
     assert listed["KeyCount"] == 0
+
+
+def test_the_yaml_and_the_run_config_take_every_auth_types_keys():
+    keys = {key for auth in AUTH_TYPES.values() for key in (*auth.required, *auth.optional)}
+    assert set(AuthSettings.model_fields) == {"type", *keys} == set(AuthConfig.model_fields)

@@ -4,55 +4,19 @@ real API server, S3 endpoint and PostgreSQL."""
 
 import importlib
 import re
-import shutil
-import sys
-import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 from dagster import DagsterInstance, Definitions, define_asset_job
 
 from users_pipeline.components.yaml_model import SourceDefinitionError
-from users_pipeline.definitions import SOURCES, SourceClashError, load_sources
+from users_pipeline.definitions import SourceClashError, load_sources
 from users_pipeline.offline import GoRestServer, generate_resources, generate_users
 from users_pipeline.orchestration.execution import ExecutionSettingError, day_handover
 from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings
 from users_pipeline_tests.orchestration.test_resources import failure_messages
-
-# Everything a user writes to add GoRest's todos: no Python.
-TODOS_YAML = """
-type: users_pipeline.components.RestSource
-attributes:
-  name: todos
-  api:
-    url: {env: [TODOS_API_URL], default: "https://gorest.co.in/public/v2/todos"}
-  archive:
-    prefix: {env: [TODOS_PREFIX], default: todos}
-  postgres:
-    table: {env: [TODOS_TABLE], default: todos}
-  record:
-    - {name: id, type: bigint, key: true, minimum: 1}
-    - {name: user_id, type: bigint, minimum: 1}
-    - {name: title, type: text, max_length: 255}
-    - {name: due_on, type: timestamp, nullable: true}
-    - {name: status, type: enum, values: [pending, completed]}
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A sources folder holding the shipped users source and a todos one, importable."""
-    package = f"sources_{uuid.uuid4().hex[:8]}"
-    folder = tmp_path / package
-    shutil.copytree(SOURCES, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "todos").mkdir()
-    (folder / "todos" / "defs.yaml").write_text(TODOS_YAML)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield folder
-    sys.modules.pop(package, None)
 
 
 @pytest.fixture

@@ -3,24 +3,35 @@ sleeps, and a real HTTP server on 127.0.0.1 for one test. No mocks."""
 
 from __future__ import annotations
 
+import inspect
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from users_pipeline.http.auth import make_auth
+from users_pipeline.http.auth import YAML_KEYS, make_auth
 from users_pipeline.http.client import RestClient
+from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.settings import SettingNames
 from users_pipeline_tests.conftest import USERS
 
 # What the users source's settings are called, as its defs.yaml names them.
-USERS_API = SettingNames(USERS.setting_names("api"))
+USERS_API = USERS.setting_names("api")
 
 
 def users_client(url: str, token: str | None = None, **options) -> RestClient:
     """The client as the users source makes it: its messages name USERS_API_* and users, and
     its token is a bearer token."""
     auth = make_auth(None, USERS_API, token=token)
-    return RestClient(url, auth=auth, setting_names=USERS_API, records_name="users", **options)
+    return rest_client(url, USERS_API, auth=auth, records_name="users", **options)
+
+
+def rest_client(url: str, names: SettingNames = YAML_KEYS, **options) -> RestClient:
+    """A client of `url` whose messages name settings by `names`; the endpoint's settings among
+    `options` (`paginator`, `data_selector`, ...) are checked as a source's are."""
+    keys = inspect.signature(list_endpoint).parameters.keys() - {"names"}
+    endpoint = {key: options.pop(key) for key in keys & options.keys()}
+    endpoint = list_endpoint(names=names, **endpoint)
+    return RestClient(url, endpoint=endpoint, setting_names=names, **options)
 
 
 def crawl(client: RestClient) -> list[dict]:

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from users_pipeline.http.client import RestClient
 from users_pipeline.http.errors import ApiError
 from users_pipeline.offline import Faults, GoRestServer
-from users_pipeline_tests.http.harness import crawl, no_sleep_client, users_client
+from users_pipeline_tests.http.harness import crawl, no_sleep_client, rest_client, users_client
 from users_pipeline_tests.http.list_api import ListApi
 
 
@@ -90,7 +89,7 @@ def test_the_records_are_read_at_the_data_selector_dotted_or_as_jsonpath(api: Li
     }
     params = {"nested": 1} if nested else None
     url = f"{api.url}/cursor"
-    with RestClient(url, paginator=paginator, data_selector=selector, params=params) as client:
+    with rest_client(url, paginator=paginator, data_selector=selector, params=params) as client:
         assert crawl(client) == api.records
 
 

@@ -23,7 +23,14 @@ from users_pipeline.http.paginators import (
 from users_pipeline.http.transport import Transport
 from users_pipeline.offline import GoRestServer
 from users_pipeline.settings import DEFAULT_MAX_PAGE_BYTES, SettingNames
-from users_pipeline_tests.http.harness import USERS_API, Handler, Server, crawl, users_client
+from users_pipeline_tests.http.harness import (
+    USERS_API,
+    Handler,
+    Server,
+    crawl,
+    rest_client,
+    users_client,
+)
 from users_pipeline_tests.http.list_api import ListApi
 
 
@@ -144,7 +151,7 @@ def api() -> Iterator[ListApi]:
 
 def list_client(api: ListApi, path: str, **options) -> RestClient:
     """A client of the list API at `path`, its settings named by their YAML keys."""
-    return RestClient(f"{api.url}/{path}", **options)
+    return rest_client(f"{api.url}/{path}", **options)
 
 
 CURSOR = {

@@ -7,15 +7,10 @@ import pytest
 from dagster import DagsterResourceFunctionError, build_resources
 from dagster_aws.s3 import S3Resource
 
-from users_pipeline.orchestration.resources import (
-    ApiResource,
-    ArchiveResource,
-    PostgresResource,
-)
-from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, USERS
+from users_pipeline.orchestration.resources import PostgresResource
+from users_pipeline.settings import SettingNames
+from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS, UsersApi, UsersArchive
 from users_pipeline_tests.test_pipeline import run
-
-ARCHIVE = USERS.setting_names("archive")
 
 
 def closed_port() -> int:
@@ -41,20 +36,17 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
     return {
         "missing bucket": (
             "archive",
-            ArchiveResource(
-                s3=s3, bucket="no-such-bucket-here", prefix="users", setting_names=ARCHIVE
-            ),
+            UsersArchive(s3=s3, bucket="no-such-bucket-here", prefix="users"),
             "S3_BUCKET='no-such-bucket-here' does not exist",
         ),
         "S3 endpoint down": (
             "archive",
-            ArchiveResource(
+            UsersArchive(
                 s3=S3Resource(
                     endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1, **S3_TEST_CREDENTIALS
                 ),
                 bucket=bucket,
                 prefix="users",
-                setting_names=ARCHIVE,
             ),
             "check S3_ENDPOINT_URL",
         ),
@@ -72,7 +64,7 @@ def bad_settings(s3, bucket, postgres_url) -> dict[str, tuple[str, object, str]]
         ),
         "API URL not http": (
             "users_api",
-            ApiResource(url="ftp://127.0.0.1/users", setting_names=USERS.setting_names("api")),
+            UsersApi(url="ftp://127.0.0.1/users"),
             "USERS_API_URL must be an http(s) URL",
         ),
     }
@@ -99,14 +91,18 @@ def test_a_setting_that_cannot_work_fails_before_any_fetch(
     assert not (tmp_path / "data" / "raw").exists()
 
 
-TODOS_POSTGRES = {
-    "postgres.table": "TODOS_TABLE",
-    "postgres.database_url": "TODOS_DATABASE_URL",
-    "postgres.host": "TODOS_PG_HOST",
-    "postgres.port": "TODOS_PG_PORT",
-    "postgres.user": "TODOS_PG_USER",
-    "postgres.password": "TODOS_PG_PASS",
-}
+TodosPostgres = PostgresResource.for_source(
+    SettingNames(
+        {
+            "postgres.table": "TODOS_TABLE",
+            "postgres.database_url": "TODOS_DATABASE_URL",
+            "postgres.host": "TODOS_PG_HOST",
+            "postgres.port": "TODOS_PG_PORT",
+            "postgres.user": "TODOS_PG_USER",
+            "postgres.password": "TODOS_PG_PASS",
+        }
+    )
+)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +118,7 @@ TODOS_POSTGRES = {
     ids=["table", "database URL", "host"],
 )
 def test_a_sources_database_errors_name_its_own_settings(settings, expected):
-    resource = PostgresResource(setting_names=TODOS_POSTGRES, **{"table": "todos", **settings})
+    resource = TodosPostgres(**{"table": "todos", **settings})
 
     resources = build_resources({"todos_postgres": resource})
     with pytest.raises(DagsterResourceFunctionError) as raised, resources:

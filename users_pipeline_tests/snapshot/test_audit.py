@@ -9,11 +9,11 @@ from itertools import count
 import pytest
 
 from users_pipeline.contract.validation import RecordValidator
-from users_pipeline.http.client import RestClient
 from users_pipeline.http.paginators import CursorPaginator, GoRestPaginator, PageResponse
 from users_pipeline.settings import SettingNames
 from users_pipeline.snapshot.audit import CrawlAudit
 from users_pipeline_tests.conftest import USERS_CONTRACT
+from users_pipeline_tests.http.harness import rest_client
 from users_pipeline_tests.http.list_api import ListApi
 
 PAGE_SIZE = 3
@@ -139,7 +139,7 @@ def audit_crawl(
     while it is crawled."""
     data_selector, paginator = STYLES[path]
     options = {"data_selector": data_selector, "paginator": paginator, **options}
-    with RestClient(f"{api.url}/{path}", **options) as client:
+    with rest_client(f"{api.url}/{path}", **options) as client:
         audit = CrawlAudit(client.proofs, key=USERS_CONTRACT.key)
         for page in client.iter_pages():
             audit.observe(page)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from users_pipeline.settings import SettingNames
 from users_pipeline.snapshot.jsonl import JsonLinesWriter, iter_json_arrays, parse_array
 from users_pipeline.storage.archive import (
     ArchiveError,
@@ -75,7 +74,7 @@ def test_rerunning_a_day_overwrites_exactly_that_key(s3, bucket, day_file, tmp_p
 
 
 def test_a_missing_bucket_names_the_setting(s3, day_file):
-    names = SettingNames(USERS.setting_names("archive"))
+    names = USERS.setting_names("archive")
     archive = S3Archive(s3.get_client(), "no-such-bucket", s3.endpoint_url, names)
     with pytest.raises(ArchiveError, match="S3_BUCKET='no-such-bucket' does not exist"):
         archive.put(day_file, KEY, file_digest(day_file))

@@ -8,6 +8,7 @@ from users_pipeline.orchestration.resources.api import ApiResource, AuthConfig
 from users_pipeline.orchestration.resources.archive import ArchiveResource
 from users_pipeline.orchestration.resources.local import ClockResource, DataDirResource
 from users_pipeline.orchestration.resources.postgres import PostgresResource
+from users_pipeline.orchestration.resources.source import SourceResource
 
 __all__ = [
     "ApiResource",
@@ -16,4 +17,5 @@ __all__ = [
     "ClockResource",
     "DataDirResource",
     "PostgresResource",
+    "SourceResource",
 ]

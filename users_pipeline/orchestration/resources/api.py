@@ -3,12 +3,15 @@
 import json
 from typing import Any
 
-from dagster import Config, ConfigurableResource, InitResourceContext
+import pydantic
+from dagster import Config, InitResourceContext
 from pydantic import Field
 
-from users_pipeline.http.auth import make_auth
+from users_pipeline.http.auth import AUTH_TYPES, auth_fields, make_auth
 from users_pipeline.http.client import RestClient
+from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
+from users_pipeline.orchestration.resources.source import SourceResource
 from users_pipeline.settings import (
     DEFAULT_BACKOFF_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
@@ -16,37 +19,22 @@ from users_pipeline.settings import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_PAGINATOR,
     DEFAULT_TIMEOUT_SECONDS,
-    SettingNames,
+)
+
+AuthConfig = pydantic.create_model(
+    "AuthConfig",
+    __base__=Config,
+    __module__=__name__,
+    __doc__="""How requests authenticate, in dlt's vocabulary (`http.auth.make_auth` checks the
+    keys of each type); credentials are resolved from the environment when a run starts.""",
+    type=(str, Field(description=", ".join(AUTH_TYPES))),
+    **auth_fields(str),
 )
 
 
-class AuthConfig(Config):
-    """How requests authenticate, in dlt's vocabulary (`http.auth.make_auth` checks the keys of
-    each type); credentials are resolved from the environment when a run starts."""
-
-    type: str = Field(description="bearer, api_key, http_basic or oauth2_client_credentials")
-    token: str | None = None
-    name: str | None = None
-    api_key: str | None = None
-    location: str | None = None
-    username: str | None = None
-    password: str | None = None
-    access_token_url: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = None
-    access_token_request_data: dict[str, str] | None = None
-    default_token_expiration: int | None = None
-
-    def given(self) -> dict[str, object]:
-        return {key: value for key, value in self if value is not None}
-
-
-class ApiResource(ConfigurableResource):
+class ApiResource(SourceResource):
     """A source's paginated REST list endpoint."""
 
-    setting_names: dict[str, str] = Field(
-        default={}, description="What each setting is called in messages (its variable)"
-    )
     url: str = Field(description="The list endpoint, an http(s) URL")
     token: str | None = Field(default=None, description="Optional bearer token")
     paginator: str = Field(
@@ -57,7 +45,9 @@ class ApiResource(ConfigurableResource):
         default=None, description="Where a body's records are (`data.items`); unset: the body"
     )
     params: dict[str, Any] = Field(default={}, description="Query parameters of every request")
-    auth: AuthConfig | None = Field(default=None, description="How requests authenticate")
+    auth: AuthConfig | None = Field(  # type: ignore[valid-type]
+        default=None, description="How requests authenticate"
+    )
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, description="Records asked for per page")
     timeout_seconds: float = Field(
         default=DEFAULT_TIMEOUT_SECONDS, description="Per-request timeout"
@@ -79,22 +69,28 @@ class ApiResource(ConfigurableResource):
 
     def get_client(self, records_name: str = "records") -> RestClient:
         """A client whose messages call the records `records_name` (the source's name)."""
-        names = SettingNames(self.setting_names)
+        names = self.setting_names
         return RestClient(
             self.url,
-            auth=make_auth(self.auth.given() if self.auth else None, names, token=self.token),
-            paginator=paginator_settings(self.paginator),
-            data_selector=self.data_selector,
-            params=self.params,
-            page_size=self.page_size,
+            auth=make_auth(self._auth_keys(), names, token=self.token),
+            endpoint=list_endpoint(
+                paginator_settings(self.paginator),
+                names=names,
+                page_size=self.page_size,
+                params=self.params,
+                data_selector=self.data_selector,
+                concurrency=self.concurrency,
+            ),
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
             backoff_seconds=self.backoff_seconds,
-            concurrency=self.concurrency,
             max_page_bytes=self.max_page_bytes,
             setting_names=names,
             records_name=records_name,
         )
+
+    def _auth_keys(self) -> dict[str, object] | None:
+        return self.auth.model_dump(exclude_none=True) if self.auth else None
 
 
 def paginator_settings(paginator: str) -> str | dict[str, object]:

@@ -4,12 +4,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import InitResourceContext
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
-from users_pipeline.settings import LOCAL_ARCHIVE_FOLDER, SettingNames, data_dir
+from users_pipeline.orchestration.resources.source import SourceResource
+from users_pipeline.settings import LOCAL_ARCHIVE_FOLDER, data_dir
 from users_pipeline.storage.archive import Archive, GzipArchive, LocalArchive
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline.storage.s3 import S3Archive
@@ -29,13 +30,10 @@ def s3_client(s3: S3Resource) -> Any:
         return _S3_CLIENTS[settings]
 
 
-class ArchiveResource(ConfigurableResource):
+class ArchiveResource(SourceResource):
     """The raw archive: the S3 bucket when `bucket` is set, else a local directory with the
     same key layout (the zero-configuration default)."""
 
-    setting_names: dict[str, str] = Field(
-        default={}, description="What each setting is called in messages (its variable)"
-    )
     s3: S3Resource
     bucket: str | None = Field(default=None, description="The bucket; unset = local directory")
     prefix: str = Field(description="The key prefix of the source's objects")
@@ -51,8 +49,8 @@ class ArchiveResource(ConfigurableResource):
 
     def get_archive(self) -> Archive:
         if self.bucket:
-            names = SettingNames(self.setting_names)
-            archive = S3Archive(s3_client(self.s3), self.bucket, self.s3.endpoint_url, names)
+            endpoint = self.s3.endpoint_url
+            archive = S3Archive(s3_client(self.s3), self.bucket, endpoint, self.setting_names)
         else:
             local_dir = (
                 Path(self.local_dir) if self.local_dir else data_dir() / LOCAL_ARCHIVE_FOLDER

@@ -4,10 +4,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
+from users_pipeline.orchestration.resources.source import SourceResource
 from users_pipeline.settings import (
     EMBEDDED_POSTGRES_FOLDER,
     SHARED_POSTGRES_SETTINGS,
@@ -27,7 +28,7 @@ from users_pipeline.warehouse.table_name import TABLE_SETTING, TableName
 _HOST_SETTINGS = ("postgres.host", "postgres.port", "postgres.user", "postgres.password")
 
 
-class PostgresResource(ConfigurableResource):
+class PostgresResource(SourceResource):
     """The Postgres database holding a source's table.
 
     Without `database_url` or `host`, an embedded PostgreSQL server (the `embedded-postgres`
@@ -35,9 +36,6 @@ class PostgresResource(ConfigurableResource):
     stopped when the run ends. Loads run the same COPY and upsert either way.
     """
 
-    setting_names: dict[str, str] = Field(
-        default={}, description="What each setting is called in messages (its variable)"
-    )
     database_url: str | None = Field(
         default=None, description="postgresql://user:password@host:port/dbname; unset = embedded"
     )
@@ -60,7 +58,7 @@ class PostgresResource(ConfigurableResource):
     def names(self) -> SettingNames:
         """The settings' names in messages: the source's own, else the shared variables."""
         shared = {f"postgres.{key}": name for key, name in SHARED_POSTGRES_SETTINGS.items()}
-        return SettingNames({**shared, **self.setting_names})
+        return SettingNames({**shared, **self.setting_names.names})
 
     @property
     def table_name(self) -> TableName:

@@ -69,6 +69,7 @@ class RestClient:
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
         concurrency: int | None = None,
+        requests_per_minute: int | None = None,
         max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         setting_names: SettingNames | None = None,
         records_name: str = "records",
@@ -89,7 +90,9 @@ class RestClient:
         self.concurrency = concurrency
         self.records_name = records_name
         self.stats = CrawlStats()
-        self._budget = RateBudget(self.stats, sleep, clock)
+        self._budget = RateBudget(
+            self.stats, sleep, clock, requests_per_minute=requests_per_minute
+        )
         self._transport = Transport(
             url,
             auth=auth,
@@ -136,7 +139,6 @@ class RestClient:
                 request = paginator.next_request()
                 yield self._read(paginator, request, self._fetch(request))
         else:
-            self._budget.share(threads)
             for request, response in in_order(self._fetch, ahead, threads):
                 yield self._read(paginator, request, response)
                 if not paginator.has_next_page:

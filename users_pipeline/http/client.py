@@ -90,9 +90,7 @@ class RestClient:
         self.concurrency = concurrency
         self.records_name = records_name
         self.stats = CrawlStats()
-        self._budget = RateBudget(
-            self.stats, sleep, clock, requests_per_minute=requests_per_minute
-        )
+        self._budget = RateBudget(self.stats, sleep, clock, requests_per_minute=requests_per_minute)
         self._transport = Transport(
             url,
             auth=auth,

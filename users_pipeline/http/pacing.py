@@ -160,8 +160,7 @@ class RateBudget:
     def _window_wait(self, now: float, limit: int, window: float) -> float:
         """Seconds until fewer than `limit` of the log's requests are in the last `window`."""
         leaving = sorted(
-            now + window if slot.answered is None else slot.answered + window
-            for slot in self._log
+            now + window if slot.answered is None else slot.answered + window for slot in self._log
         )
         inside = [time for time in leaving if time > now]
         if len(inside) < limit:

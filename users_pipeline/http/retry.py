@@ -1,10 +1,10 @@
 """The attempts of one GET: what is worth another try, how long to back off, and what is final.
 
 Connection errors, timeouts, 5xx and 429 are retried with exponential backoff and jitter, up to
-`max_attempts`; a 429 first waits its `Retry-After`, else the rate budget's reset. A 401 is retried once at once when the
-auth can renew its token (an OAuth2 token revoked early); else a 401 or 403 names the
-credentials' settings. A redirect is refused (credentials only ever go to the configured URL),
-any other 4xx fails at once.
+`max_attempts`; a 429 first waits its `Retry-After`, else the rate budget's reset. A 401 is
+retried once at once when the auth can renew its token (an OAuth2 token revoked early); else a 401
+or 403 names the credentials' settings. A redirect is refused (credentials only ever go to the
+configured URL), any other 4xx fails at once.
 """
 
 from __future__ import annotations

@@ -92,7 +92,6 @@ class Faults:
             queue = self.statuses.get(page)
             return queue.pop(0) if queue else None
 
-
     def _rate_headers(self, limit: int, remaining: int, reset: int) -> dict[str, str]:
         if self.rate_headers == "none":
             return {}

@@ -61,7 +61,9 @@ def test_rate_limit_stated_as_the_ietf_draft_with_retry_after_as_a_date(
 def test_rate_limit_stated_nowhere_but_in_retry_after_seconds(
     server: GoRestServer, session: requests.Session
 ) -> None:
-    server.faults = Faults(rate_limit=1, window_seconds=2, rate_headers="none", retry_after="seconds")
+    server.faults = Faults(
+        rate_limit=1, window_seconds=2, rate_headers="none", retry_after="seconds"
+    )
     assert not [name for name in session.get(server.url).headers if "ratelimit" in name.lower()]
     assert session.get(server.url).headers["Retry-After"] == "2"
     assert server.faults.rate_limited == 1

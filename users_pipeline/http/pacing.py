@@ -38,6 +38,7 @@ from users_pipeline.settings import DEFAULT_CONCURRENCY, MAX_CONCURRENCY
 RATE_LIMIT_UNKNOWN = 100_000  # a stated limit this high means "no real limit"
 REQUESTS_PER_THREAD = 30  # per rate-limit window: GoRest's 90 a minute make 3 threads
 DECLARED_WINDOW_SECONDS = 60.0  # `requests_per_minute`
+ANSWER_POLL_SECONDS = 0.01  # while the window is unknown and spent, until an answer says more
 
 
 @dataclass
@@ -138,11 +139,6 @@ class RateBudget:
             return DEFAULT_CONCURRENCY
         return max(1, min(MAX_CONCURRENCY, min(limits) // REQUESTS_PER_THREAD))
 
-    @property
-    def window_seconds(self) -> float | None:
-        """The stated limit's window, as stated or learned; None while unknown."""
-        return self._window
-
     def _wait(self, now: float) -> float:
         """Seconds until a request may start (0 or less: now)."""
         waits = [self._not_before - now]
@@ -152,9 +148,9 @@ class RateBudget:
             stated = self._window_wait(now, self._limit, self._window)
             if self._server_room is None or self._server_room <= 0:
                 waits.append(stated)
-        elif self._server_room is not None and self._server_room <= 0:
+        elif self._server_room is not None and self._server_room <= 0 and self._in_flight():
             # The window is not known yet: an answer in flight will say more.
-            waits.append(min(self._in_flight_wait(), 1.0))
+            waits.append(ANSWER_POLL_SECONDS)
         return max(waits)
 
     def _window_wait(self, now: float, limit: int, window: float) -> float:
@@ -167,8 +163,8 @@ class RateBudget:
             return 0.0
         return inside[len(inside) - limit] - now
 
-    def _in_flight_wait(self) -> float:
-        return 0.01 if any(slot.answered is None for slot in self._log) else 0.0
+    def _in_flight(self) -> bool:
+        return any(slot.answered is None for slot in self._log)
 
     def _take(self, now: float) -> Slot:
         slot = Slot(self._started, now)
@@ -220,11 +216,11 @@ class RateBudget:
         return self._log[index] if index < len(self._log) else None
 
     def _forget(self, now: float) -> None:
-        """Drop answered requests that left every window, keeping the last `limit` to learn
-        from."""
+        """Drop answered requests that left every window, keeping the last `limit` (and those
+        that may be in flight beside them) to learn from."""
         stated = (self._window or math.inf) if self._limit is not None else 0.0
         longest = max(DECLARED_WINDOW_SECONDS if self._declared else 0.0, stated)
-        keep = max(self._limit or 0, self._declared or 0, 1)
+        keep = max(self._limit or 0, self._declared or 0) + MAX_CONCURRENCY
         log = self._log
         while len(log) > keep and log[0].answered is not None:
             if log[0].answered + longest > now:

@@ -57,11 +57,11 @@ same server and data, in turns with the pipeline's load, instead of being compar
 from elsewhere.
 
 Sizes: 10,000 and 100,000 by default (about four and a half minutes in all, two of them the
-rebuild's 30 one-day runs, one the pacing's crawl). `--sizes 10000,100000,1000000` adds a million users: about four more
-minutes here (10 s to generate them, about 20 s to fetch them, three rounds of the article's
-`to_sql` at 17 s each). The fetch also measures the bundled GoRest server: the summary's
-`fetch_client_cpu_share` (and a printed note when it is under 0.5) says when that server, not
-the pipeline, bounded it.
+rebuild's 30 one-day runs, one the pacing's crawl). `--sizes 10000,100000,1000000` adds a million
+users: about four more minutes here (10 s to generate them, about 20 s to fetch them, three rounds
+of the article's `to_sql` at 17 s each). The fetch also measures the bundled GoRest server: the
+summary's `fetch_client_cpu_share` (and a printed note when it is under 0.5) says when that server,
+not the pipeline, bounded it.
 """
 
 from __future__ import annotations

@@ -186,6 +186,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             page_size=api.page_size.value(integer=True),
             max_attempts=api.max_attempts.value(integer=True),
             concurrency=api.concurrency.value(integer=True),
+            requests_per_minute=api.requests_per_minute.value(integer=True),
             max_page_bytes=api.max_page_bytes.value(integer=True),
         )
 

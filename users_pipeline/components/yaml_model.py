@@ -103,6 +103,7 @@ class ApiSettings(dg.Model):
     page_size: Setting = Setting(default=DEFAULT_PAGE_SIZE)
     max_attempts: Setting = Setting(default=DEFAULT_MAX_ATTEMPTS)
     concurrency: Setting = Setting()
+    requests_per_minute: Setting = Setting()  # for an API whose headers state no rate limit
     max_page_bytes: Setting = Setting(default=DEFAULT_MAX_PAGE_BYTES)
 
 

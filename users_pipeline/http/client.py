@@ -71,7 +71,9 @@ class RestClient:
         self.endpoint = endpoint or list_endpoint(names=names)
         self.records_name = records_name
         self.stats = CrawlStats()
-        self._budget = RateBudget(self.stats, sleep, clock)
+        self._budget = RateBudget(
+            self.stats, sleep, clock, requests_per_minute=self.endpoint.requests_per_minute
+        )
         self._transport = Transport(
             url,
             auth=auth,
@@ -117,7 +119,6 @@ class RestClient:
                 request = paginator.next_request()
                 yield self._read(paginator, request, self._fetch(request))
         else:
-            self._budget.share(threads)
             for request, response in in_order(self._fetch, ahead, threads):
                 yield self._read(paginator, request, response)
                 if not paginator.has_next_page:

@@ -1,10 +1,10 @@
 """The attempts of one GET: what is worth another try, how long to back off, and what is final.
 
 Connection errors, timeouts, 5xx and 429 are retried with exponential backoff and jitter, up to
-`max_attempts`; a 429 first waits the rate budget's reset. A 401 is retried once at once when the
-auth can renew its token (an OAuth2 token revoked early); else a 401 or 403 names the
-credentials' settings. A redirect is refused (credentials only ever go to the configured URL),
-any other 4xx fails at once.
+`max_attempts`; a 429 first waits its `Retry-After`, else the rate budget's reset. A 401 is
+retried once at once when the auth can renew its token (an OAuth2 token revoked early); else a 401
+or 403 names the credentials' settings. A redirect is refused (credentials only ever go to the
+configured URL), any other 4xx fails at once.
 """
 
 from __future__ import annotations
@@ -52,14 +52,15 @@ class Retrying:
         """The 200 response to GET `url`; `where` begins every message ("GET <url> page 3")."""
         attempt, renewed = 1, False
         while True:
-            self._budget.wait_turn()
+            slot = self._budget.wait_turn()
             self._stats.add_request()
             try:
                 response = self._transport.get(url, where)
             except NoResponse as failure:
+                self._budget.lost(slot)
                 cause = str(failure)
             else:
-                self._budget.observe(response.status, response.headers)
+                self._budget.observe(slot, response.status, response.headers)
                 if response.status == 200:
                     return response
                 if response.status == 401 and not renewed and self._renew_token():

@@ -137,6 +137,19 @@ def _add_faults(parser: argparse.ArgumentParser) -> None:
         default=GOREST_RATE_WINDOW_SECONDS,
         help=f"length of the rate limit's sliding window (default {GOREST_RATE_WINDOW_SECONDS:g})",
     )
+    parser.add_argument(
+        "--rate-headers",
+        choices=("gorest", "ietf", "none"),
+        default="gorest",
+        help="how the rate limit is stated: GoRest's X-RateLimit-*, the IETF draft's RateLimit-*"
+        " with RateLimit-Policy, or not at all (default gorest)",
+    )
+    parser.add_argument(
+        "--retry-after",
+        choices=("seconds", "date"),
+        help="a rate-limit 429 also sends Retry-After, in seconds or as an HTTP date"
+        " (default: none, as GoRest)",
+    )
     parser.add_argument("--delay-ms", type=float, default=0.0, help="latency added per request")
 
 
@@ -199,6 +212,8 @@ def _server(options: argparse.Namespace) -> GoRestServer:
     faults = Faults(
         rate_limit=options.rate_limit,
         window_seconds=options.rate_window_seconds,
+        rate_headers=options.rate_headers,
+        retry_after=options.retry_after,
         delay_seconds=options.delay_ms / 1000,
     )
     invalid = options.invalid_count or 0

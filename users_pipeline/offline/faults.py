@@ -7,6 +7,8 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Literal
 
 from users_pipeline.settings import GOREST_MAX_PAGE_SIZE
 
@@ -38,6 +40,13 @@ class Faults:
     # Requests per sliding window (at least 1); None = unlimited.
     rate_limit: int | None = None
     window_seconds: float = GOREST_RATE_WINDOW_SECONDS
+    # How the budget is stated: GoRest's X-RateLimit-*, the IETF draft's RateLimit-* with a
+    # RateLimit-Policy naming the window, or not at all.
+    rate_headers: Literal["gorest", "ietf", "none"] = "gorest"
+    # A rate-limit 429 also says when to retry: in seconds, as an HTTP date, or not (GoRest).
+    retry_after: Literal["seconds", "date"] | None = None
+    # 429s the rate limit answered (forced statuses not counted): what a client did not avoid.
+    rate_limited: int = field(default=0, init=False)
     # GoRest's per_page cap: above it, pages silently hold GoRest's default page size of records.
     # Lower it to see what a client does when the cap changes under it.
     max_page_size: int = GOREST_MAX_PAGE_SIZE
@@ -50,12 +59,12 @@ class Faults:
     def take_rate_slot(self) -> tuple[bool, dict[str, str]]:
         """Count this request in the sliding window (429s count too, as on GoRest).
 
-        Returns whether it is allowed and the X-RateLimit-* headers, Reset being the whole
-        seconds until the next request would be allowed (0 while budget remains).
+        Returns whether it is allowed and the rate-limit headers, Reset being the whole seconds
+        until the next request would be allowed (0 while budget remains).
         """
         limit = self.rate_limit
         if limit is None:
-            return True, _rate_headers(UNLIMITED_RATE, UNLIMITED_RATE, 0)
+            return True, self._rate_headers(UNLIMITED_RATE, UNLIMITED_RATE, 0)
         now = time.monotonic()
         with self._lock:
             times = self._request_times
@@ -68,7 +77,14 @@ class Faults:
             if remaining == 0:
                 # The next request fits once all but limit - 1 of these have left the window.
                 reset = math.ceil(times[len(times) - limit] + self.window_seconds - now)
-        return allowed, _rate_headers(limit, remaining, reset)
+            if not allowed:
+                self.rate_limited += 1
+        headers = self._rate_headers(limit, remaining, reset)
+        if not allowed and self.retry_after == "seconds":
+            headers["Retry-After"] = str(reset)
+        elif not allowed and self.retry_after == "date":
+            headers["Retry-After"] = formatdate(math.ceil(time.time()) + reset, usegmt=True)
+        return allowed, headers
 
     def pop_status(self, page: int) -> int | None:
         """The next status forced on `page`, if any is left."""
@@ -76,10 +92,15 @@ class Faults:
             queue = self.statuses.get(page)
             return queue.pop(0) if queue else None
 
-
-def _rate_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(limit),
-        "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Reset": str(reset),
-    }
+    def _rate_headers(self, limit: int, remaining: int, reset: int) -> dict[str, str]:
+        if self.rate_headers == "none":
+            return {}
+        prefix = "X-RateLimit" if self.rate_headers == "gorest" else "RateLimit"
+        headers = {
+            f"{prefix}-Limit": str(limit),
+            f"{prefix}-Remaining": str(remaining),
+            f"{prefix}-Reset": str(reset),
+        }
+        if self.rate_headers == "ietf":
+            headers["RateLimit-Policy"] = f"{limit};w={self.window_seconds:g}"
+        return headers

@@ -48,6 +48,27 @@ def test_cli_runs_a_command_against_the_server_and_returns_its_exit_code(tmp_pat
     assert "serving 12 users at http://127.0.0.1:" in result.stderr
 
 
+FETCH_RATE_HEADERS = """
+import os, urllib.error, urllib.request
+for _ in range(2):
+    try:
+        urllib.request.urlopen(os.environ["USERS_API_URL"]).close()
+    except urllib.error.HTTPError as error:
+        print(error.code, error.headers["Retry-After"], error.headers["RateLimit-Policy"])
+"""
+
+
+def test_cli_states_the_rate_limit_as_asked(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        *("--users", "3", "--rate-limit", "1", "--rate-window-seconds", "7"),
+        *("--rate-headers", "ietf", "--retry-after", "seconds"),
+        *("--", sys.executable, "-c", FETCH_RATE_HEADERS),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "429 7 1;w=7\n"
+
+
 FETCH_EVERY_LIST = """
 import json, os, urllib.request
 for name in ("USERS", "POSTS", "COMMENTS", "TODOS"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -38,6 +40,33 @@ def test_rate_limit_window_slides_and_counts_429s(
     assert session.get(server.url).status_code == 429, "the 429 itself still fills the window"
     time.sleep(0.5)
     assert session.get(server.url).status_code == 200
+    assert server.faults.rate_limited == 2, "the 429s the window sent, counted"
+
+
+def test_rate_limit_stated_as_the_ietf_draft_with_retry_after_as_a_date(
+    server: GoRestServer, session: requests.Session
+) -> None:
+    server.faults = Faults(rate_limit=2, window_seconds=3, rate_headers="ietf", retry_after="date")
+    allowed = [session.get(server.url) for _ in range(2)]
+    assert [response.headers["RateLimit-Remaining"] for response in allowed] == ["1", "0"]
+    assert allowed[0].headers["RateLimit-Limit"] == "2"
+    assert allowed[0].headers["RateLimit-Policy"] == "2;w=3"
+    assert "X-RateLimit-Limit" not in allowed[0].headers
+    limited = session.get(server.url)
+    assert limited.status_code == 429
+    retry_at = parsedate_to_datetime(limited.headers["Retry-After"])
+    assert 2 <= (retry_at - datetime.now(timezone.utc)).total_seconds() <= 4
+
+
+def test_rate_limit_stated_nowhere_but_in_retry_after_seconds(
+    server: GoRestServer, session: requests.Session
+) -> None:
+    server.faults = Faults(
+        rate_limit=1, window_seconds=2, rate_headers="none", retry_after="seconds"
+    )
+    assert not [name for name in session.get(server.url).headers if "ratelimit" in name.lower()]
+    assert session.get(server.url).headers["Retry-After"] == "2"
+    assert server.faults.rate_limited == 1
 
 
 def test_status_queue_fails_a_page_then_serves_it(

@@ -62,6 +62,9 @@ class ApiResource(SourceResource):
     concurrency: int | None = Field(
         default=None, description="Pages in flight; unset = from the rate limit"
     )
+    requests_per_minute: int | None = Field(
+        default=None, description="The rate the API allows if its headers state none"
+    )
 
     @failure_on_pipeline_error()
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -80,6 +83,7 @@ class ApiResource(SourceResource):
                 params=self.params,
                 data_selector=self.data_selector,
                 concurrency=self.concurrency,
+                requests_per_minute=self.requests_per_minute,
             ),
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,

@@ -13,6 +13,7 @@ schedule's still run.
 test's tmp dir, so a normal run leaves the repository clean.
 """
 
+import copy
 import json
 import os
 import re
@@ -23,17 +24,20 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from dagster_aws.s3 import S3Resource
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from sqlalchemy.engine import make_url
 
 from users_pipeline.offline import GoRestServer, generate_users
+from users_pipeline.offline.records import INVALID_KINDS, invalid_count, spoil
+from users_pipeline.orchestration.checks import REJECTS_WITHIN_LIMIT
+from users_pipeline.settings import FIRST_DAY_SETTING
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
@@ -51,6 +55,9 @@ SCHEDULE = "users_daily_schedule"
 # The first tick comes at the next minute boundary once the daemon is up: at most ~70 s.
 SCHEDULE_TIMEOUT = 150
 RUN_TIMEOUT = 60
+# A tenth of the users invalid: over the 1% limit, loaded with the limit the next step gives.
+INVALID_SHARE = 0.1
+RAISED_LIMIT_YAML = "ops:\n  raw_users_json:\n    config:\n      max_reject_share: 0.1"
 NO_BROWSER = f"needs Debian's Chromium at {CHROMIUM}: apt-get install chromium"
 
 
@@ -63,13 +70,17 @@ class Deployment:
     users_table: str
     s3: Any
     bucket: str
-    users: list[dict]
+    api: GoRestServer  # in process: a test may replace its users
+    users: list[dict]  # the users it serves at the start
     started_on: date  # the UTC day when dagster dev started: the first tick's, unless midnight
     started_at: float  # time.monotonic()
 
     @property
     def asset_graph_url(self) -> str:
         return f"{self.dagster.url}/locations/{LOCATION}/asset-groups/users"
+
+    def asset_url(self, asset: str) -> str:
+        return f"{self.dagster.url}/assets/{asset}"
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +129,8 @@ def deployment(
             "USERS_PIPELINE_DATA_DIR": str(base / "data"),
         }
         started_on, started_at = utc_today(), time.monotonic()
+        # The partitions start yesterday: the days a deployment started then can have.
+        settings[FIRST_DAY_SETTING] = (started_on - timedelta(days=1)).isoformat()
         dagster = DagsterDev(base, settings, module="users_pipeline")
         stack.callback(dagster.stop)
         stack.callback(print_log_on_failure, request, failures_before, dagster)
@@ -132,6 +145,7 @@ def deployment(
             users_table=users_table,
             s3=s3,
             bucket=bucket,
+            api=gorest,
             users=gorest.users,
             started_on=started_on,
             started_at=started_at,
@@ -222,6 +236,41 @@ def metadata(run: dict[str, Any], asset: str) -> dict[str, Any]:
     return {e["label"]: e.get("intValue", e.get("text")) for e in event["metadataEntries"]}
 
 
+def launch_from_dialog(page: Page, button: str, day: date) -> str:
+    """Launch `day` from the Materialize dialog that `button` opens; the run's page, opened
+    from the "Launched run" toast, and the run's id."""
+    page.get_by_role("button", name=button).click()
+    dialog = page.get_by_role("dialog")
+    partitions = dialog.get_by_placeholder("No matching partitions")
+    partitions.fill(day.isoformat())
+    partitions.press("Enter")  # the typed selection applies on Enter
+    dialog.get_by_role("button", name="Launch 1 run", exact=True).click()
+    view = page.get_by_role("link", name="View", exact=True)  # in the "Launched run" toast
+    run_path = view.get_attribute("href")
+    view.click()
+    page.wait_for_url(f"**{run_path}")
+    return run_path.rsplit("/", 1)[1]
+
+
+def finished_run_page(deployment: Deployment, page: Page, run_id: str) -> dict[str, Any]:
+    """The run once finished, its page reloaded: a live run page can lag behind."""
+    run = deployment.dagster.wait_until_finished(run_id, RUN_TIMEOUT)
+    page.reload()
+    expect(page.get_by_text(f"RUN_{run['status']}", exact=True)).to_be_visible()
+    return run
+
+
+def filled(page: Page, asset: str) -> Locator:
+    """The asset graph's "N% filled" of `asset`'s node."""
+    return page.locator("foreignObject", has_text=asset).get_by_text(re.compile(r"^\d+% filled"))
+
+
+def show_markdown(page: Page, label: str) -> Locator:
+    """The dialog that shows a markdown metadata entry, opened from its row."""
+    page.locator("tr", has_text=label).get_by_text("[Show Markdown]").click()
+    return page.get_by_role("dialog")
+
+
 def archived_users(deployment: Deployment, day: date) -> list[dict]:
     key = SourceLayout("users").keys(day).records
     body = deployment.s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read()
@@ -229,7 +278,7 @@ def archived_users(deployment: Deployment, day: date) -> list[dict]:
 
 
 def test_the_asset_graph_shows_the_three_assets_and_their_links(
-    deployment: Deployment, page: Page, screenshots: Path
+    deployment: Deployment, page: Page
 ) -> None:
     page.goto(deployment.asset_graph_url)
 
@@ -239,7 +288,6 @@ def test_the_asset_graph_shows_the_three_assets_and_their_links(
     # Each node's last row says "Loading..." until its live data arrives.
     expect(page.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(len(ASSETS))
     assert graph_links(page, ASSETS) == LINKS
-    page.screenshot(path=screenshots / "asset-graph.png")
 
 
 def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
@@ -247,21 +295,10 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
 ) -> None:
     page.goto(deployment.asset_graph_url)
 
-    page.get_by_role("button", name="Materialize all").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Launch runs to materialize 3 assets")).to_be_visible()
     # Today, read as the run is launched: the only day the API can give. The schedule loads it
     # too; the run is told apart by its id (from the UI's toast) and its lack of schedule tag.
     day = utc_today()
-    partitions = dialog.get_by_placeholder("No matching partitions")
-    partitions.fill(day.isoformat())
-    partitions.press("Enter")  # the typed selection applies on Enter
-    dialog.get_by_role("button", name="Launch 1 run", exact=True).click()
-    view = page.get_by_role("link", name="View", exact=True)  # in the "Launched run" toast
-    run_path = view.get_attribute("href")
-    view.click()
-    page.wait_for_url(f"**{run_path}")
-    run_id = run_path.rsplit("/", 1)[1]
+    run_id = launch_from_dialog(page, "Materialize all", day)
 
     run = deployment.dagster.wait_until_finished(run_id, RUN_TIMEOUT)
     if run["status"] != "SUCCESS":
@@ -283,6 +320,11 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
         step = page.locator(f'.chart-element.box[data-tooltip="{name}"]')
         expect(step).to_have_attribute("style", re.compile("accent-green"))
     page.screenshot(path=screenshots / "run-succeeded.png")
+    # The partitions are the days that can exist, yesterday and today: today's run fills half.
+    page.goto(deployment.asset_graph_url)
+    expect(page.get_by_text("50% filled", exact=True)).to_have_count(len(ASSETS))
+    expect(page.get_by_text("0% filled", exact=True)).to_have_count(0)
+    page.screenshot(path=screenshots / "asset-graph.png")
 
     served = sorted(deployment.users, key=lambda user: user["id"])
     assert sorted(archived_users(deployment, day), key=lambda user: user["id"]) == served
@@ -298,6 +340,49 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     assert [row[:5] for row in rows] == [tuple(user.values()) for user in served]
     assert {row[5] for row in rows} == {"dagster"}
     assert loads == [(len(served),)]
+
+
+def test_a_past_day_is_refused_in_one_line_and_no_other_day_changes(
+    deployment: Deployment, page: Page
+) -> None:
+    today = utc_today()
+    yesterday = today - timedelta(days=1)
+    page.goto(deployment.asset_graph_url)
+    before = {name: filled(page, name).inner_text() for name in ASSETS}
+
+    run_id = launch_from_dialog(page, "Materialize all", yesterday)
+
+    assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
+    # Our one line, as an ERROR line of its own, and first in Dagster's step failure.
+    refusal = (
+        f"cannot fetch the users of {yesterday} on {today} (UTC): the API serves only the present"
+        f" list, so a day's snapshot is taken on that day; no snapshot of {yesterday} was taken"
+        " then, so nothing can load that day; today's run loads today"
+    )
+    expect(page.get_by_text(refusal, exact=True)).to_be_visible()
+    expect(page.get_by_text(f"PipelineFailure: {refusal}").first).to_be_visible()
+    # Yesterday failed; today's partitions stay as they were.
+    page.goto(deployment.asset_graph_url)
+    for name in ASSETS:
+        expect(filled(page, name)).to_have_text(f"{before[name]} (1 failed)")
+
+
+def test_a_never_fetched_day_cannot_be_rebuilt_and_says_so(
+    deployment: Deployment, page: Page
+) -> None:
+    yesterday = utc_today() - timedelta(days=1)
+    page.goto(deployment.asset_url("pg_users_table"))
+
+    run_id = launch_from_dialog(page, "Materialize…", yesterday)
+
+    assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
+    expect(
+        page.get_by_text(
+            f"no users snapshot was taken on {yesterday}, and none can be now (the API serves"
+            " only the present): nothing can load that day; today's run loads today",
+            exact=True,
+        )
+    ).to_be_visible()
 
 
 def test_the_daemon_fires_the_schedule_for_today(
@@ -342,3 +427,102 @@ def test_the_schedule_runs_are_recorded_in_the_postgres_run_storage(
     assert len(scheduled_days) == len(set(scheduled_days)), scheduled_days
     assert shown <= set(statuses)  # the UI lists the runs of this database...
     assert list(deployment.home.rglob("*.db")) == []  # ...and no SQLite storage beside it
+
+
+@pytest.fixture(scope="module")
+def invalid_users(deployment: Deployment, scheduled_run: dict[str, Any]) -> Iterator[int]:
+    """How many users the API serves invalid from now on (a tenth, of each kind), once the
+    schedule took today from valid ones; the valid ones again at the end."""
+    count = invalid_count(INVALID_SHARE, len(deployment.users))
+    deployment.api.users = spoil(copy.deepcopy(deployment.users), count)
+    yield count
+    deployment.api.users = deployment.users
+
+
+@pytest.fixture(scope="module")
+def rejected_run(
+    deployment: Deployment, invalid_users: int, browser: BrowserContext
+) -> dict[str, Any]:
+    """Today's run from the UI while the API serves invalid users: its blocking check fails."""
+    page = browser.new_page()
+    page.goto(deployment.asset_graph_url)
+    run = deployment.dagster.wait_until_finished(
+        launch_from_dialog(page, "Materialize all", utc_today()), RUN_TIMEOUT
+    )
+    page.close()
+    return run
+
+
+def test_a_failed_check_shows_its_reasons_and_the_next_step(
+    deployment: Deployment,
+    invalid_users: int,
+    rejected_run: dict[str, Any],
+    page: Page,
+    screenshots: Path,
+) -> None:
+    page.goto(f"{deployment.dagster.url}/runs/{rejected_run['runId']}")
+    expect(page.get_by_text("RUN_FAILURE", exact=True)).to_be_visible()
+    expect(page.get_by_text("Check rejects_within_limit failed").first).to_be_visible()
+
+    page.goto(f"{deployment.asset_url('raw_users_json')}?view=checks")
+    page.get_by_text(REJECTS_WITHIN_LIMIT, exact=True).first.click()
+    records = len(deployment.users)
+    expect(
+        page.get_by_text(
+            f"{invalid_users:,} of {records:,} records rejected (10.0%, the limit is 1.0%)",
+            exact=True,
+        )
+    ).to_be_visible()
+    expect(page.get_by_text(utc_today().isoformat(), exact=True).first).to_be_visible()  # its day
+    rejects = page.locator("tr", has_text="rejects").get_by_role("link")
+    expect(rejects).to_have_text(re.compile(r"^file://.+/rejects\.jsonl$"))
+
+    reasons = show_markdown(page, "reasons")
+    expect(reasons.locator("thead")).to_have_text(re.compile(r"^\s*reason\s*count\s*example\s*$"))
+    rows = reasons.locator("tbody tr")
+    expect(rows).to_have_count(len(INVALID_KINDS))  # one reason per kind of invalid user
+    counts = [int(row.locator("td").nth(1).inner_text()) for row in rows.all()]
+    assert sum(counts) == invalid_users, counts
+    expect(rows.first.locator("td").first).to_have_text(re.compile(r"^(email|name|gender|status) "))
+    # The rejects' local path is the test's tmp dir: no part of the README's picture.
+    page.screenshot(path=screenshots / "check-failed.png", mask=[rejects])
+    reasons.get_by_role("button", name="Close").click()
+
+    next_step = show_markdown(page, "next step")
+    expect(next_step.locator("pre").first).to_have_text(RAISED_LIMIT_YAML)
+    expect(next_step.get_by_text("--config-json", exact=False)).to_be_visible()
+    expect(next_step.get_by_text("defs.yaml", exact=False).first).to_be_visible()
+
+
+def test_the_launchpad_loads_the_day_with_the_limit_the_next_step_gives(
+    deployment: Deployment, invalid_users: int, rejected_run: dict[str, Any], page: Page
+) -> None:
+    # The YAML as the failed check's next step shows it, typed into the launchpad.
+    page.goto(f"{deployment.asset_url('raw_users_json')}?view=checks")
+    page.get_by_text(REJECTS_WITHIN_LIMIT, exact=True).first.click()
+    config = show_markdown(page, "next step").locator("pre").first.inner_text()
+
+    page.goto(deployment.asset_graph_url)
+    page.locator("button:right-of(:text('Materialize all'))").first.click()  # its menu
+    page.get_by_text("Open launchpad", exact=True).click()
+    launchpad = page.get_by_role("dialog")
+    partition = launchpad.get_by_placeholder("Partition")
+    day = utc_today()
+    partition.fill(day.isoformat())
+    partition.press("Enter")
+    launchpad.locator(".CodeMirror").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(config)  # as pasted: typing it would be indented twice
+    expect(launchpad.get_by_text("No errors", exact=True)).to_be_visible()
+    launchpad.get_by_role("button", name="Materialize", exact=True).click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+$"))
+    run_id = page.url.rsplit("/", 1)[1]
+
+    run = finished_run_page(deployment, page, run_id)
+    if run["status"] != "SUCCESS":
+        skip_if_the_day_ended(day, f"run {run_id}")
+    assert run["status"] == "SUCCESS", (run["status"], deployment.dagster.error_messages(run_id))
+    assert tags(run)["dagster/partition"] == day.isoformat()
+    assert metadata(run, "raw_users_json")["rejected_records"] == invalid_users
+    valid = len(deployment.users) - invalid_users
+    assert metadata(run, "pg_users_table")["rows_in_snapshot"] == valid

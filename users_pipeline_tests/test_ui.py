@@ -263,11 +263,13 @@ def metadata(run: dict[str, Any], asset: str) -> dict[str, Any]:
     return {e["label"]: e.get("intValue", e.get("text")) for e in event["metadataEntries"]}
 
 
-def launch_from_dialog(page: Page, button: str, day: date) -> str:
-    """Launch `day` from the Materialize dialog that `button` opens; the run's page, opened
-    from the "Launched run" toast, and the run's id."""
+def launch_from_dialog(page: Page, button: str, assets: str, day: date) -> str:
+    """Launch `day` from the Materialize dialog that `button` opens for `assets` (as the
+    dialog's title names them), open the run's page from the "Launched run" toast, and return
+    the run's id."""
     page.get_by_role("button", name=button).click()
     dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(f"Launch runs to materialize {assets}")).to_be_visible()
     partitions = dialog.get_by_placeholder("No matching partitions")
     partitions.fill(day.isoformat())
     partitions.press("Enter")  # the typed selection applies on Enter
@@ -325,7 +327,7 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     # Today, read as the run is launched: the only day the API can give. The schedule loads it
     # too; the run is told apart by its id (from the UI's toast) and its lack of schedule tag.
     day = utc_today()
-    run_id = launch_from_dialog(page, "Materialize all", day)
+    run_id = launch_from_dialog(page, "Materialize all", "3 assets", day)
 
     run = deployment.dagster.wait_until_finished(run_id, RUN_TIMEOUT)
     if run["status"] != "SUCCESS":
@@ -381,7 +383,7 @@ def test_a_past_day_is_refused_in_one_line_and_no_other_day_changes(
     page.goto(deployment.asset_graph_url)
     before = {name: filled(page, name).inner_text() for name in ASSETS}
 
-    run_id = launch_from_dialog(page, "Materialize all", yesterday)
+    run_id = launch_from_dialog(page, "Materialize all", "3 assets", yesterday)
 
     assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
     # Our one line, as an ERROR line of its own, and first in Dagster's step failure.
@@ -404,7 +406,7 @@ def test_a_never_fetched_day_cannot_be_rebuilt_and_says_so(
     yesterday = utc_today() - timedelta(days=1)
     page.goto(deployment.asset_url("pg_users_table"))
 
-    run_id = launch_from_dialog(page, "Materialize…", yesterday)
+    run_id = launch_from_dialog(page, "Materialize…", "pg_users_table", yesterday)
 
     assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
     expect(
@@ -478,7 +480,7 @@ def rejected_run(
     page = browser.new_page()
     page.goto(deployment.asset_graph_url)
     run = deployment.dagster.wait_until_finished(
-        launch_from_dialog(page, "Materialize all", utc_today()), RUN_TIMEOUT
+        launch_from_dialog(page, "Materialize all", "3 assets", utc_today()), RUN_TIMEOUT
     )
     page.close()
     return run

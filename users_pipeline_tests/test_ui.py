@@ -9,31 +9,39 @@ the module short. Both load today, the only day the API can give: the UI's run i
 from the schedule's by having no schedule tag. Without Chromium the browser tests skip and the
 schedule's still run.
 
+The browser tests walk a newcomer's first hour: today's run, a past day refused, a never-fetched
+day's rebuild refused, and, once the schedule's run is done, a failed check with its reasons and
+the fix through the launchpad, asserting the words on screen at each step.
+
 `UPDATE_SCREENSHOTS=1` writes the screenshots to `docs/` for the README; otherwise they go to the
 test's tmp dir, so a normal run leaves the repository clean.
 """
 
+import copy
 import json
 import os
 import re
-import shutil
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from dagster_aws.s3 import S3Resource
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from sqlalchemy.engine import make_url
 
 from users_pipeline.offline import GoRestServer, generate_users
+from users_pipeline.offline.records import INVALID_KINDS, invalid_count, spoil
+from users_pipeline.orchestration.checks import REJECTS_WITHIN_LIMIT
+from users_pipeline.settings import FIRST_DAY_SETTING
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import SourceLayout
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
@@ -51,6 +59,22 @@ SCHEDULE = "users_daily_schedule"
 # The first tick comes at the next minute boundary once the daemon is up: at most ~70 s.
 SCHEDULE_TIMEOUT = 150
 RUN_TIMEOUT = 60
+# Whether an element is inside every scrolled box around it: a mask covers an element even where
+# a scrolled box hides it.
+IN_SIGHT_JS = """
+(element) => {
+  const box = element.getBoundingClientRect();
+  for (let outer = element.parentElement; outer; outer = outer.parentElement) {
+    if (!/auto|scroll|hidden/.test(getComputedStyle(outer).overflowY)) continue;
+    const frame = outer.getBoundingClientRect();
+    if (box.bottom <= frame.top || box.top >= frame.bottom) return false;
+  }
+  return true;
+}
+"""
+# A tenth of the users invalid: over the 1% limit, loaded with the limit the next step gives.
+INVALID_SHARE = 0.1
+RAISED_LIMIT_YAML = "ops:\n  raw_users_json:\n    config:\n      max_reject_share: 0.1"
 NO_BROWSER = f"needs Debian's Chromium at {CHROMIUM}: apt-get install chromium"
 
 
@@ -63,13 +87,24 @@ class Deployment:
     users_table: str
     s3: Any
     bucket: str
-    users: list[dict]
+    api: GoRestServer  # in process: a test may replace its users
+    users: list[dict]  # the users it serves at the start
     started_on: date  # the UTC day when dagster dev started: the first tick's, unless midnight
     started_at: float  # time.monotonic()
 
     @property
     def asset_graph_url(self) -> str:
         return f"{self.dagster.url}/locations/{LOCATION}/asset-groups/users"
+
+    def asset_url(self, asset: str) -> str:
+        return f"{self.dagster.url}/assets/{asset}"
+
+    def private(self, page: Page, *more: Locator) -> dict[str, Any]:
+        """Screenshot options that grey out what is the test's own, not the README's: this
+        run's schema and bucket where they are in sight, and `more` (a tmp path)."""
+        names = re.compile(f"{re.escape(self.users_table)}|{re.escape(self.bucket)}")
+        shown = [text for text in page.get_by_text(names).all() if text.evaluate(IN_SIGHT_JS)]
+        return {"mask": [*shown, *more], "mask_color": "#d9d9d9"}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +119,10 @@ def deployment(
     base = tmp_path_factory.mktemp("ui")
     home = base / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "deploy" / "dagster.yaml", home)
+    instance = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
+    # The daemon looks at the run queue every second, not every 5 s: each run starts sooner.
+    instance["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance))
     suffix = uuid.uuid4().hex[:12]
     storage_db, users_table, bucket = f"dagster_{suffix}", f"ui_{suffix}.users", f"ui-{suffix}"
     storage = make_url(postgres_url).set(database=storage_db)
@@ -118,6 +156,8 @@ def deployment(
             "USERS_PIPELINE_DATA_DIR": str(base / "data"),
         }
         started_on, started_at = utc_today(), time.monotonic()
+        # The partitions start yesterday: the days a deployment started then can have.
+        settings[FIRST_DAY_SETTING] = (started_on - timedelta(days=1)).isoformat()
         dagster = DagsterDev(base, settings, module="users_pipeline")
         stack.callback(dagster.stop)
         stack.callback(print_log_on_failure, request, failures_before, dagster)
@@ -132,6 +172,7 @@ def deployment(
             users_table=users_table,
             s3=s3,
             bucket=bucket,
+            api=gorest,
             users=gorest.users,
             started_on=started_on,
             started_at=started_at,
@@ -222,6 +263,43 @@ def metadata(run: dict[str, Any], asset: str) -> dict[str, Any]:
     return {e["label"]: e.get("intValue", e.get("text")) for e in event["metadataEntries"]}
 
 
+def launch_from_dialog(page: Page, button: str, assets: str, day: date) -> str:
+    """Launch `day` from the Materialize dialog that `button` opens for `assets` (as the
+    dialog's title names them), open the run's page from the "Launched run" toast, and return
+    the run's id."""
+    page.get_by_role("button", name=button).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(f"Launch runs to materialize {assets}")).to_be_visible()
+    partitions = dialog.get_by_placeholder("No matching partitions")
+    partitions.fill(day.isoformat())
+    partitions.press("Enter")  # the typed selection applies on Enter
+    dialog.get_by_role("button", name="Launch 1 run", exact=True).click()
+    view = page.get_by_role("link", name="View", exact=True)  # in the "Launched run" toast
+    run_path = view.get_attribute("href")
+    view.click()
+    page.wait_for_url(f"**{run_path}")
+    return run_path.rsplit("/", 1)[1]
+
+
+def finished_run_page(deployment: Deployment, page: Page, run_id: str) -> dict[str, Any]:
+    """The run once finished, its page reloaded: a live run page can lag behind."""
+    run = deployment.dagster.wait_until_finished(run_id, RUN_TIMEOUT)
+    page.reload()
+    expect(page.get_by_text(f"RUN_{run['status']}", exact=True)).to_be_visible()
+    return run
+
+
+def filled(page: Page, asset: str) -> Locator:
+    """The asset graph's "N% filled" of `asset`'s node."""
+    return page.locator("foreignObject", has_text=asset).get_by_text(re.compile(r"^\d+% filled"))
+
+
+def show_markdown(page: Page, label: str) -> Locator:
+    """The dialog that shows a markdown metadata entry, opened from its row."""
+    page.locator("tr", has_text=label).get_by_text("[Show Markdown]").click()
+    return page.get_by_role("dialog")
+
+
 def archived_users(deployment: Deployment, day: date) -> list[dict]:
     key = SourceLayout("users").keys(day).records
     body = deployment.s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read()
@@ -229,7 +307,7 @@ def archived_users(deployment: Deployment, day: date) -> list[dict]:
 
 
 def test_the_asset_graph_shows_the_three_assets_and_their_links(
-    deployment: Deployment, page: Page, screenshots: Path
+    deployment: Deployment, page: Page
 ) -> None:
     page.goto(deployment.asset_graph_url)
 
@@ -239,7 +317,6 @@ def test_the_asset_graph_shows_the_three_assets_and_their_links(
     # Each node's last row says "Loading..." until its live data arrives.
     expect(page.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(len(ASSETS))
     assert graph_links(page, ASSETS) == LINKS
-    page.screenshot(path=screenshots / "asset-graph.png")
 
 
 def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
@@ -247,21 +324,10 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
 ) -> None:
     page.goto(deployment.asset_graph_url)
 
-    page.get_by_role("button", name="Materialize all").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Launch runs to materialize 3 assets")).to_be_visible()
     # Today, read as the run is launched: the only day the API can give. The schedule loads it
     # too; the run is told apart by its id (from the UI's toast) and its lack of schedule tag.
     day = utc_today()
-    partitions = dialog.get_by_placeholder("No matching partitions")
-    partitions.fill(day.isoformat())
-    partitions.press("Enter")  # the typed selection applies on Enter
-    dialog.get_by_role("button", name="Launch 1 run", exact=True).click()
-    view = page.get_by_role("link", name="View", exact=True)  # in the "Launched run" toast
-    run_path = view.get_attribute("href")
-    view.click()
-    page.wait_for_url(f"**{run_path}")
-    run_id = run_path.rsplit("/", 1)[1]
+    run_id = launch_from_dialog(page, "Materialize all", "3 assets", day)
 
     run = deployment.dagster.wait_until_finished(run_id, RUN_TIMEOUT)
     if run["status"] != "SUCCESS":
@@ -282,7 +348,16 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     for name in ASSETS:  # each step drawn green, as succeeded, in the Gantt chart
         step = page.locator(f'.chart-element.box[data-tooltip="{name}"]')
         expect(step).to_have_attribute("style", re.compile("accent-green"))
-    page.screenshot(path=screenshots / "run-succeeded.png")
+    page.screenshot(path=screenshots / "run-succeeded.png", **deployment.private(page))
+    # The partitions are the days that can exist, yesterday and today: today's run fills half.
+    page.goto(deployment.asset_graph_url)
+    expect(page.get_by_text("50% filled", exact=True)).to_have_count(len(ASSETS))
+    expect(page.get_by_text("0% filled", exact=True)).to_have_count(0)
+    # The picture waits for the schedule's run of today, if one is under way, to end.
+    expect(page.get_by_text(re.compile("^Materializing"))).to_have_count(0)
+    expect(page.get_by_text("2 / 2 Passed", exact=True)).to_be_visible()
+    expect(page.get_by_text("1 / 1 Passed", exact=True)).to_be_visible()
+    page.screenshot(path=screenshots / "asset-graph.png")
 
     served = sorted(deployment.users, key=lambda user: user["id"])
     assert sorted(archived_users(deployment, day), key=lambda user: user["id"]) == served
@@ -298,6 +373,49 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     assert [row[:5] for row in rows] == [tuple(user.values()) for user in served]
     assert {row[5] for row in rows} == {"dagster"}
     assert loads == [(len(served),)]
+
+
+def test_a_past_day_is_refused_in_one_line_and_no_other_day_changes(
+    deployment: Deployment, page: Page
+) -> None:
+    today = utc_today()
+    yesterday = today - timedelta(days=1)
+    page.goto(deployment.asset_graph_url)
+    before = {name: filled(page, name).inner_text() for name in ASSETS}
+
+    run_id = launch_from_dialog(page, "Materialize all", "3 assets", yesterday)
+
+    assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
+    # Our one line, as an ERROR line of its own, and first in Dagster's step failure.
+    refusal = (
+        f"cannot fetch the users of {yesterday} on {today} (UTC): the API serves only the present"
+        f" list, so a day's snapshot is taken on that day; no snapshot of {yesterday} was taken"
+        " then, so nothing can load that day; today's run loads today"
+    )
+    expect(page.get_by_text(refusal, exact=True)).to_be_visible()
+    expect(page.get_by_text(f"PipelineFailure: {refusal}").first).to_be_visible()
+    # Yesterday failed; today's partitions stay as they were.
+    page.goto(deployment.asset_graph_url)
+    for name in ASSETS:
+        expect(filled(page, name)).to_have_text(f"{before[name]} (1 failed)")
+
+
+def test_a_never_fetched_day_cannot_be_rebuilt_and_says_so(
+    deployment: Deployment, page: Page
+) -> None:
+    yesterday = utc_today() - timedelta(days=1)
+    page.goto(deployment.asset_url("pg_users_table"))
+
+    run_id = launch_from_dialog(page, "Materialize…", "pg_users_table", yesterday)
+
+    assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
+    expect(
+        page.get_by_text(
+            f"no users snapshot was taken on {yesterday}, and none can be now (the API serves"
+            " only the present): nothing can load that day; today's run loads today",
+            exact=True,
+        )
+    ).to_be_visible()
 
 
 def test_the_daemon_fires_the_schedule_for_today(
@@ -342,3 +460,103 @@ def test_the_schedule_runs_are_recorded_in_the_postgres_run_storage(
     assert len(scheduled_days) == len(set(scheduled_days)), scheduled_days
     assert shown <= set(statuses)  # the UI lists the runs of this database...
     assert list(deployment.home.rglob("*.db")) == []  # ...and no SQLite storage beside it
+
+
+@pytest.fixture(scope="module")
+def invalid_users(deployment: Deployment, scheduled_run: dict[str, Any]) -> Iterator[int]:
+    """How many users the API serves invalid from now on (a tenth, of each kind), once the
+    schedule took today from valid ones; the valid ones again at the end."""
+    count = invalid_count(INVALID_SHARE, len(deployment.users))
+    deployment.api.users = spoil(copy.deepcopy(deployment.users), count)
+    yield count
+    deployment.api.users = deployment.users
+
+
+@pytest.fixture(scope="module")
+def rejected_run(
+    deployment: Deployment, invalid_users: int, browser: BrowserContext
+) -> dict[str, Any]:
+    """Today's run from the UI while the API serves invalid users: its blocking check fails."""
+    page = browser.new_page()
+    page.goto(deployment.asset_graph_url)
+    run = deployment.dagster.wait_until_finished(
+        launch_from_dialog(page, "Materialize all", "3 assets", utc_today()), RUN_TIMEOUT
+    )
+    page.close()
+    return run
+
+
+def test_a_failed_check_shows_its_reasons_and_the_next_step(
+    deployment: Deployment,
+    invalid_users: int,
+    rejected_run: dict[str, Any],
+    page: Page,
+    screenshots: Path,
+) -> None:
+    page.goto(f"{deployment.dagster.url}/runs/{rejected_run['runId']}")
+    expect(page.get_by_text("RUN_FAILURE", exact=True)).to_be_visible()
+    expect(page.get_by_text("Check rejects_within_limit failed").first).to_be_visible()
+
+    page.goto(f"{deployment.asset_url('raw_users_json')}?view=checks")
+    page.get_by_text(REJECTS_WITHIN_LIMIT, exact=True).first.click()
+    records = len(deployment.users)
+    expect(
+        page.get_by_text(
+            f"{invalid_users:,} of {records:,} records rejected (10.0%, the limit is 1.0%)",
+            exact=True,
+        )
+    ).to_be_visible()
+    expect(page.get_by_text(utc_today().isoformat(), exact=True).first).to_be_visible()  # its day
+    rejects = page.locator("tr", has_text="rejects").locator("td").nth(1)
+    expect(rejects.get_by_role("link").first).to_have_attribute(
+        "href", re.compile(r"^file://.+/rejects\.jsonl$")
+    )
+
+    reasons = show_markdown(page, "reasons")
+    expect(reasons.locator("thead")).to_have_text(re.compile(r"^\s*reason\s*count\s*example\s*$"))
+    rows = reasons.locator("tbody tr")
+    expect(rows).to_have_count(len(INVALID_KINDS))  # one reason per kind of invalid user
+    counts = [int(row.locator("td").nth(1).inner_text()) for row in rows.all()]
+    assert sum(counts) == invalid_users, counts
+    expect(rows.first.locator("td").first).to_have_text(re.compile(r"^(email|name|gender|status) "))
+    page.screenshot(path=screenshots / "check-failed.png", **deployment.private(page, rejects))
+    reasons.get_by_role("button", name="Close").click()
+
+    next_step = show_markdown(page, "next step")
+    expect(next_step.locator("pre").first).to_have_text(RAISED_LIMIT_YAML)
+    expect(next_step.get_by_text("--config-json", exact=False)).to_be_visible()
+    expect(next_step.get_by_text("defs.yaml", exact=False).first).to_be_visible()
+
+
+def test_the_launchpad_loads_the_day_with_the_limit_the_next_step_gives(
+    deployment: Deployment, invalid_users: int, rejected_run: dict[str, Any], page: Page
+) -> None:
+    # The YAML as the failed check's next step shows it, typed into the launchpad.
+    page.goto(f"{deployment.asset_url('raw_users_json')}?view=checks")
+    page.get_by_text(REJECTS_WITHIN_LIMIT, exact=True).first.click()
+    config = show_markdown(page, "next step").locator("pre").first.inner_text()
+
+    page.goto(deployment.asset_graph_url)
+    page.locator("button:right-of(:text('Materialize all'))").first.click()  # its menu
+    page.get_by_text("Open launchpad", exact=True).click()
+    launchpad = page.get_by_role("dialog")
+    partition = launchpad.get_by_placeholder("Partition")
+    day = utc_today()
+    partition.fill(day.isoformat())
+    page.get_by_text(day.isoformat(), exact=True).click()  # in its list of partitions
+    launchpad.locator(".CodeMirror").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(config)  # as pasted: typing it would be indented twice
+    expect(launchpad.get_by_text("No errors", exact=True)).to_be_visible()
+    launchpad.get_by_role("button", name="Materialize").click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+$"))
+    run_id = page.url.rsplit("/", 1)[1]
+
+    run = finished_run_page(deployment, page, run_id)
+    if run["status"] != "SUCCESS":
+        skip_if_the_day_ended(day, f"run {run_id}")
+    assert run["status"] == "SUCCESS", (run["status"], deployment.dagster.error_messages(run_id))
+    assert tags(run)["dagster/partition"] == day.isoformat()
+    assert metadata(run, "raw_users_json")["rejected_records"] == invalid_users
+    valid = len(deployment.users) - invalid_users
+    assert metadata(run, "pg_users_table")["rows_in_snapshot"] == valid

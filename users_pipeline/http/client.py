@@ -10,12 +10,16 @@ fetching thread (`transport`), authenticated by `auth`, and its body's records a
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+from typing import Any
 
+import orjson
 from requests.auth import AuthBase
 
 from users_pipeline.http.endpoint import ListEndpoint, list_endpoint
@@ -107,12 +111,30 @@ class RestClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def iter_pages(self) -> Iterator[Page]:
-        """Every page in order, until the paginator has no next page. Each crawl walks a fresh
-        copy of the paginator, as dlt's RESTClient does."""
+    @property
+    def crawl_identity(self) -> str:
+        """What a crawl's checkpoints are valid for: the URL, the style and every request's
+        fixed parameters, as a sha256 (a query parameter may be a secret)."""
+        paginator, selector = self.endpoint.paginator, self.endpoint.data_selector
+        facts = {
+            "url": self.display_url,
+            "style": type(paginator).__name__,
+            "first": paginator.first_request().params,
+            "params": dict(self.endpoint.params),
+            "data_selector": None if selector is None else selector.path,
+        }
+        return hashlib.sha256(orjson.dumps(facts, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def iter_pages(self, after: Mapping[str, Any] | None = None) -> Iterator[Page]:
+        """Every page in order, until the paginator has no next page; or, `after` a page's
+        checkpoint, every page after it. Each crawl walks a fresh copy of the paginator, as
+        dlt's RESTClient does."""
         paginator = copy.deepcopy(self.endpoint.paginator)
-        request = paginator.first_request()
-        yield self._read(paginator, request, self._fetch(request))
+        if after is None:
+            request = paginator.first_request()
+            yield self._read(paginator, request, self._fetch(request))
+        else:
+            paginator.resume(after)
         ahead, threads = paginator.requests_ahead(), self.threads()
         if ahead is None or threads == 1:
             while paginator.has_next_page:
@@ -140,11 +162,13 @@ class RestClient:
         return PageResponse(response.headers, body, records)
 
     def _read(self, paginator: Paginator, request: PageRequest, response: PageResponse) -> Page:
-        """The page, once the paginator has read its response (in page order)."""
+        """The page, once the paginator has read its response (in page order), with the
+        crawl's checkpoint after it."""
         try:
-            return paginator.update_state(response)
+            page = paginator.update_state(response)
         except ApiError as error:
             raise ApiError(f"{self._where(request)}: {error}") from None
+        return dataclasses.replace(page, checkpoint=paginator.checkpoint())
 
     def _where(self, request: PageRequest) -> str:
         url = self.display_url if request.url is None else redact_url(request.url)

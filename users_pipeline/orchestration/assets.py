@@ -159,6 +159,7 @@ def _snapshot(
             on_drift=lambda attempt, problems: context.log.warning(
                 f"crawl {attempt} is not complete: {'; '.join(problems)}"
             ),
+            on_resume=context.log.info,
         )
     if manifest.unknown_fields:
         context.log.warning(f"schema drift: new fields {manifest.unknown_fields} kept raw")

@@ -28,6 +28,7 @@ def fetch_metadata(
         "pages": manifest.pages,
         "crawl_complete": manifest.crawl_complete,
         "crawl_attempts": manifest.crawl_attempts,
+        "pages_resumed": manifest.pages_resumed,
         "valid_records": manifest.valid_records,
         "rejected_records": manifest.rejected_records,
         "schema_drift_fields": ", ".join(manifest.unknown_fields) or "none",

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from users_pipeline import compat, exact_json
 from users_pipeline.errors import PipelineError
-from users_pipeline.storage.files import FileDigest, replaced_when_done
+from users_pipeline.storage.files import FileDigest, continued_until_done, replaced_when_done
 
 # Records are handed on in arrays of about this size. A load formats one while the server parses
 # the previous one from the socket's buffer; with megabyte arrays each side mostly waits for the
@@ -29,18 +29,28 @@ BATCH_BYTES = 64 * 1024
 class JsonLinesWriter:
     """Writes records a page at a time, counting and hashing what it writes; the file appears
     only once complete (see `storage.files`), so a failed fetch never leaves a file that looks
-    like a complete day."""
+    like a complete day.
 
-    def __init__(self, path: Path) -> None:
+    With `keep_bytes`, the writer continues what an interrupted one left (see
+    `continued_until_done`): `kept` counts and hashes those lines, and each page is flushed to
+    the operating system as it is written, so a kill -9 loses none of it."""
+
+    def __init__(self, path: Path, *, keep_bytes: int | None = None) -> None:
         self.path = path
         self.records = 0
+        self._keep_bytes = keep_bytes
         self._hash = hashlib.sha256()
         self._bytes = 0
         self._done = ExitStack()
         self._file: BinaryIO | None = None
 
     def __enter__(self) -> JsonLinesWriter:
-        self._file = self._done.enter_context(replaced_when_done(self.path))
+        if self._keep_bytes is None:
+            self._file = self._done.enter_context(replaced_when_done(self.path))
+        else:
+            self._file = self._done.enter_context(
+                continued_until_done(self.path, self._keep_bytes)
+            )
         return self
 
     def write(self, records: Sequence[dict]) -> None:
@@ -48,9 +58,18 @@ class JsonLinesWriter:
         assert self._file is not None
         data = exact_json.dumps_lines(records)
         self._file.write(data)
+        if self._keep_bytes is not None:
+            self._file.flush()
+        self._count(data, len(records))
+
+    def kept(self, data: bytes, records: int) -> None:
+        """Count lines an interrupted writer left, in order, as if written here."""
+        self._count(data, records)
+
+    def _count(self, data: bytes, records: int) -> None:
         self._hash.update(data)
         self._bytes += len(data)
-        self.records += len(records)
+        self.records += records
 
     def __exit__(self, *exc_info: object) -> None:
         self._done.__exit__(*exc_info)

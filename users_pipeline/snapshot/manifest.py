@@ -35,6 +35,8 @@ class Manifest:
     # Whether records absent from this day are marked deleted (a manifest without it predates
     # pagination styles that state no total, so its crawl states one).
     soft_deletes: bool = True
+    # Pages an interrupted crawl of the day had saved, which this crawl went on from (0: none).
+    pages_resumed: int = 0
 
     @property
     def marks_deletions(self) -> bool:

@@ -5,6 +5,7 @@ For the source `users` under the prefix `users`:
     <data dir>/raw/users/dt=2026-11-24/users.jsonl    the day file, as fetched
                                       /rejects.jsonl  records kept out of the table, with why
                                       /manifest.json  counts, sha256s, the crawl's verdict
+                                      /pages.jsonl    while a crawl runs: its pages so far
     users/dt=2026-11-24/users.jsonl                   the archived records
     users/_rejects/dt=2026-11-24/users.jsonl          the archived rejects
     users/_manifests/dt=2026-11-24/users.json         the archived manifest
@@ -36,6 +37,7 @@ class DayFiles:
     records: Path
     rejects: Path
     manifest: Path
+    journal: Path  # the pages a crawl in progress has written (see `snapshot.journal`)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class SourceLayout:
             records=folder / f"{self.name}.jsonl",
             rejects=folder / "rejects.jsonl",
             manifest=folder / "manifest.json",
+            journal=folder / "pages.jsonl",
         )
 
     def keys(self, day: date) -> DayKeys:

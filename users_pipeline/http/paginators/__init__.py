@@ -17,6 +17,7 @@ from users_pipeline.http.paginators.base import (
     PageRequest,
     PageResponse,
     Paginator,
+    ResumeError,
 )
 from users_pipeline.http.paginators.gorest import GoRestPaginator
 from users_pipeline.http.paginators.ranges import OffsetPaginator, PageNumberPaginator
@@ -45,6 +46,7 @@ __all__ = [
     "PageRequest",
     "PageResponse",
     "Paginator",
+    "ResumeError",
     "SinglePagePaginator",
     "link_with_rel",
     "make_paginator",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from users_pipeline.http.errors import ApiError
 from users_pipeline.http.records import BodyPath
@@ -47,6 +47,8 @@ class Page:
     total: int | None = None  # records in the whole list, where the API states it
     page_count: int | None = None  # pages the crawl takes, where the API states it
     served_page_size: int | None = None  # the page size the API says it served
+    # The crawl's place after this page (`Paginator.checkpoint`), set by the page loop.
+    checkpoint: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,37 @@ class Paginator(Protocol):
     def requests_ahead(self) -> Iterator[PageRequest] | None:
         """Every later page's request, when the responses so far tell them all; else None."""
         ...
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Where the crawl stands after the last page read, as JSON values."""
+        ...
+
+    def resume(self, checkpoint: Mapping[str, Any]) -> None:
+        """Continue a crawl from a `checkpoint` another copy of this paginator took;
+        ResumeError if it is not one."""
+        ...
+
+
+class ResumeError(ValueError):
+    """A checkpoint this paginator cannot continue from."""
+
+
+class Resumable:
+    """A style whose place in a crawl is a few values (`resume_fields`): what the next request
+    and the end of the list depend on. The loop guard's history is not among them, so a
+    resumed crawl's guard starts afresh: a loop back to a page before the resume is caught one
+    turn later, when its pages come around again."""
+
+    resume_fields: ClassVar[tuple[str, ...]]
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.resume_fields}
+
+    def resume(self, checkpoint: Mapping[str, Any]) -> None:
+        if sorted(checkpoint) != sorted(self.resume_fields):
+            raise ResumeError(f"a checkpoint of {sorted(checkpoint)}, not {self.resume_fields}")
+        for name, value in checkpoint.items():
+            setattr(self, name, value)
 
 
 class LoopGuard:

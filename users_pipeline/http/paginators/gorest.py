@@ -11,6 +11,7 @@ from users_pipeline.http.paginators.base import (
     Page,
     PageRequest,
     PageResponse,
+    Resumable,
 )
 from users_pipeline.http.transport import int_header
 from users_pipeline.settings import (
@@ -20,13 +21,14 @@ from users_pipeline.settings import (
 )
 
 
-class GoRestPaginator:
+class GoRestPaginator(Resumable):
     """GoRest's page numbers: `page` from 1 and `per_page` (1..GOREST_MAX_PAGE_SIZE; above it
     GoRest silently serves GOREST_DEFAULT_PAGE_SIZE), with the list's facts in `X-Pagination-*`
     headers. The last page is the one numbered `X-Pagination-Pages`; without that header, a
     short page (fewer records than the limit it was served with)."""
 
     style = "gorest"
+    resume_fields = ("_number", "_page_count", "has_next_page")
 
     def __init__(self, page_size: int, names: SettingNames) -> None:
         if not 1 <= page_size <= GOREST_MAX_PAGE_SIZE:

@@ -10,6 +10,7 @@ from users_pipeline.http.paginators.base import (
     Page,
     PageRequest,
     PageResponse,
+    Resumable,
     optional_path,
     setting,
     stated,
@@ -21,11 +22,13 @@ from users_pipeline.settings import (
 )
 
 
-class RangePaginator:
+class RangePaginator(Resumable):
     """A number in the query that steps by a fixed amount per page (a page number, an offset).
     The last page is the first of: an empty page (`stop_after_empty_page`), the stated total
     reached (`total_path`), the maximum reached, a false `has_more_path`. The loop guard: a page
     with the same records as an earlier one means the API ignores the number."""
+
+    resume_fields = ("_value", "_end", "_number", "has_next_page")
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from users_pipeline.http.paginators.base import (
     Page,
     PageRequest,
     PageResponse,
+    Resumable,
     optional_path,
     setting,
     stated_bool,
@@ -25,11 +26,12 @@ from users_pipeline.settings import (
 )
 
 
-class ReferencePaginator:
+class ReferencePaginator(Resumable):
     """A reference to the next page that the API gives with each page (a cursor, a next URL):
     the last page is the one that gives none. The loop guard: a reference that came before."""
 
     proofs = CrawlProofs(None)
+    resume_fields = ("_number", "_next", "has_next_page")
 
     def __init__(self, guard: LoopGuard) -> None:
         self._guard = guard

@@ -10,16 +10,18 @@ from users_pipeline.http.paginators.base import (
     Page,
     PageRequest,
     PageResponse,
+    Resumable,
 )
 from users_pipeline.settings import (
     SettingNames,
 )
 
 
-class SinglePagePaginator:
+class SinglePagePaginator(Resumable):
     """The whole list in one response."""
 
     style = "single_page"
+    resume_fields = ("has_next_page",)
     proofs = CrawlProofs(None)
 
     def __init__(self, names: SettingNames) -> None:

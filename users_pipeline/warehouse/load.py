@@ -9,7 +9,7 @@ loads of the same table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import psycopg
@@ -26,6 +26,7 @@ from users_pipeline.warehouse.statements import (
     MARK_DELETED,
     UNSEEN,
     UPSERT,
+    WOULD_DELETE,
     LoadStatements,
 )
 from users_pipeline.warehouse.table_name import TableName
@@ -49,12 +50,15 @@ def load_day(
     provenance: DayProvenance,
     rejects: list[Reject],
     asset: str,
+    on_deletes: Callable[[int, int], None] = lambda deletes, current_rows: None,
 ) -> LoadResult:
     """Upsert one day's rows, record its rejects and soft deletes, in one transaction.
 
     `rejects` is filled while `row_batches` is consumed (see `validation.split_batches`).
-    `asset` is what loads the table, named in the notices of what to run. Any error leaves
-    every table as it was.
+    `asset` is what loads the table, named in the notices of what to run. A new latest day
+    whose complete crawl lacks current rows tells `on_deletes` how many of how many current
+    rows it would mark deleted, before it writes any: raising there refuses the day. Any error
+    leaves every table as it was.
     """
     with conn.transaction(), conn.cursor() as cursor:
         _lock_and_plan(cursor, table)
@@ -66,7 +70,7 @@ def load_day(
         if was_empty:
             written = _copy_into_empty(statements, row_batches, created=setup.created)
         else:
-            written = _upsert_through_staging(statements, row_batches)
+            written = _upsert_through_staging(statements, row_batches, on_deletes)
         record_load(statements, written.staged, rejects)
     return LoadResult(
         **written._asdict(),
@@ -111,7 +115,9 @@ def _copy_into_empty(
 
 
 def _upsert_through_staging(
-    statements: LoadStatements, row_batches: Iterable[Sequence[Row]]
+    statements: LoadStatements,
+    row_batches: Iterable[Sequence[Row]],
+    on_deletes: Callable[[int, int], None],
 ) -> _Written:
     """The day through a staging table: its changes in one join, then written."""
     # Unlogged, not temporary: parallel workers can read it (see `CHANGES`). Nobody else
@@ -126,6 +132,13 @@ def _upsert_through_staging(
     statements.run("ANALYZE {staging} ({key})")
     statements.run(CHANGES, unchanged=statements.unchanged_condition())
     statements.run("DROP TABLE {staging}")
+    if statements.params["deleted_now"]:
+        (deletes,) = statements.fetch(WOULD_DELETE)
+        if deletes:
+            (current_rows,) = statements.fetch(
+                "SELECT count(*) FROM {target} WHERE deleted_at IS NULL"
+            )
+            on_deletes(deletes, current_rows)
     inserted, updated = statements.fetch(UPSERT)
     unseen = statements.run(UNSEEN) if statements.is_latest else 0
     deleted = unseen if statements.params["deleted_now"] else 0

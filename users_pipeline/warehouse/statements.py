@@ -33,6 +33,11 @@ CHANGES = (
     " ELSE %(crawl_complete)s AND t.last_seen < %(snapshot_date)s"
     " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s) END"
 )
+# The current rows a new latest day, complete, would mark deleted: asked before any is written.
+WOULD_DELETE = (
+    "SELECT count(*) FROM _load_changes AS c JOIN {target} AS t ON t.{key} = c.{key}"
+    " WHERE NOT c.seen AND t.deleted_at IS NULL"
+)
 # Write the records the day says something new about.
 UPSERT = (
     "WITH written AS ("

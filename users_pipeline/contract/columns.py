@@ -32,11 +32,18 @@ DELETED_AT = TableColumn(
     "deleted_at", "date", True, "First complete snapshot without it; NULL = current"
 )
 HISTORY_COLUMNS = (LAST_SEEN, DELETED_AT)
+# The span of each version of a record in `<table>_history`.
+VALID_FROM = TableColumn("valid_from", "date", False, "First snapshot day with these values")
+VALID_TO = TableColumn(
+    "valid_to", "date", True, "First snapshot day on which they no longer held; NULL = current"
+)
+VERSION_COLUMNS = (VALID_FROM, VALID_TO)
 # The last_seen of rows whose last sighting is unknown (adopted from a table made elsewhere, or
 # left by a lost `_loads` log): before any real day, so any real day supersedes them.
 UNKNOWN_LAST_SEEN = date(1970, 1, 1)
-# Names no field may take: the history columns, and the former names they are migrated from.
-RESERVED_NAMES = frozenset(column.name for column in HISTORY_COLUMNS) | FORMER_COLUMNS
+# Names no field may take: the columns the pipeline keeps, and former names it migrates from.
+PIPELINE_COLUMNS = frozenset(column.name for column in HISTORY_COLUMNS + VERSION_COLUMNS)
+RESERVED_NAMES = PIPELINE_COLUMNS | FORMER_COLUMNS
 
 
 def table_columns(contract: RecordContract) -> tuple[TableColumn, ...]:
@@ -45,6 +52,11 @@ def table_columns(contract: RecordContract) -> tuple[TableColumn, ...]:
         TableColumn(f.name, f.sql_type, f.nullable, f.description) for f in contract.fields
     )
     return declared + HISTORY_COLUMNS
+
+
+def history_columns(contract: RecordContract) -> tuple[TableColumn, ...]:
+    """`<table>_history`'s columns: the contract's fields in order, then the version's span."""
+    return tuple(table_columns(contract)[: len(contract.fields)]) + VERSION_COLUMNS
 
 
 def _identifier(max_length: int) -> re.Pattern[str]:
@@ -57,6 +69,6 @@ def _identifier(max_length: int) -> re.Pattern[str]:
 # the suffixes of the tables the warehouse keeps beside it, which must not be truncated into
 # another table's name.
 MAX_NAME_BYTES = 63
-SIBLING_SUFFIXES = ("_loads", "_rejects", "_staging")
+SIBLING_SUFFIXES = ("_loads", "_rejects", "_staging", "_history", "_history_days", "_changes")
 COLUMN_NAME = _identifier(MAX_NAME_BYTES)
 TABLE_NAME = _identifier(MAX_NAME_BYTES - max(map(len, SIBLING_SUFFIXES)))

@@ -35,15 +35,17 @@ from users_pipeline.orchestration.checks import (
 from users_pipeline.orchestration.config import Thresholds, fetch_config, load_config
 from users_pipeline.orchestration.descriptions import (
     fetch_description,
+    history_description,
     load_description,
     upload_description,
 )
 from users_pipeline.orchestration.execution import step_tags
 from users_pipeline.orchestration.failures import failure_on_pipeline_error
-from users_pipeline.orchestration.logs import log_load, progress_logger
+from users_pipeline.orchestration.logs import history_summary, log_load, progress_logger
 from users_pipeline.orchestration.metadata import (
     column_schema,
     fetch_metadata,
+    history_materialization,
     load_materialization,
 )
 from users_pipeline.orchestration.names import SourceNames
@@ -56,7 +58,9 @@ from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
 from users_pipeline.storage.layout import DayFiles
 from users_pipeline.warehouse.archived_days import DayLoadReport, load_archived_days
+from users_pipeline.warehouse.archived_days import history_day as history_day_of
 from users_pipeline.warehouse.guards import DeleteGuard, DeletesRefused
+from users_pipeline.warehouse.history import apply_day
 
 # Loaded by 03:00 UTC each day, from a run that started after midnight.
 LOADED_BY_3AM = FreshnessPolicy.cron(
@@ -71,7 +75,8 @@ def build_assets(
     thresholds: Thresholds | None = None,
     defs_yaml: str | None = None,
 ) -> list[AssetsDefinition]:
-    """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` for records of `contract`.
+    """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` -> `pg_<name>_history` for
+    records of `contract`.
 
     A backfill of a range, from the UI or `--partition-range`, is one run (single-run policy):
     the table asset loads its days in date order; the fetch refuses any day but today, the
@@ -85,7 +90,8 @@ def build_assets(
     }
     fetch = _fetch_asset(contract, source, thresholds, defs_yaml, daily)
     archived = _upload_asset(source, fetch, daily)
-    return [fetch, archived, _load_asset(contract, source, thresholds, defs_yaml, archived, daily)]
+    table = _load_asset(contract, source, thresholds, defs_yaml, archived, daily)
+    return [fetch, archived, table, _history_asset(contract, source, table, daily)]
 
 
 def _fetch_asset(
@@ -275,6 +281,43 @@ def _load_asset(
             yield check_output(context, name)
 
     return load_day
+
+
+def _history_asset(
+    contract: RecordContract, source: SourceNames, table_asset: AssetsDefinition, daily: dict
+) -> AssetsDefinition:
+    schema = column_schema(contract, history=True)
+
+    @asset(
+        **daily,
+        name=source.history,
+        kinds={"postgres"},
+        op_tags=step_tags("load"),
+        deps=[table_asset],
+        required_resource_keys={source.archive, source.postgres},
+        description=history_description(source),
+        output_required=False,  # each day is its own materialization
+    )
+    def history_day(context: AssetExecutionContext) -> Iterator[object]:
+        postgres, archive = (
+            getattr(context.resources, key) for key in (source.postgres, source.archive)
+        )
+        store, layout, table = (
+            archive.get_archive(),
+            archive.layout(source.name),
+            postgres.table_name,
+        )
+        with failure_on_pipeline_error(), postgres.connect() as conn:
+            for day in partition_days(context):
+                found = history_day_of(store, layout, contract, day)
+                applied = apply_day(
+                    conn, table, contract, found,
+                    archived=lambda later: history_day_of(store, layout, contract, later),
+                )  # fmt: skip
+                context.log.info(f"{day}: {history_summary(applied)}")
+                yield history_materialization(day, applied, context.asset_key, str(table), schema)
+
+    return history_day
 
 
 def _load_archived(

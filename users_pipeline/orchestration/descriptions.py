@@ -20,6 +20,14 @@ def upload_description(source: SourceNames) -> str:
     )
 
 
+def history_description(source: SourceNames) -> str:
+    return (
+        f"Every version of every {source.name} record, with valid_from and valid_to, derived"
+        " from the archived days in date order whatever order they are loaded in; read a day"
+        " with the table's _as_of(day) function."
+    )
+
+
 def load_description(source: SourceNames, contract: RecordContract) -> str:
     return (
         f"The {source.name} table, upserted by {contract.key.name} from the day's archived"

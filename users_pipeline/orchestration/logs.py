@@ -9,6 +9,7 @@ from dagster import DagsterLogManager
 
 from users_pipeline.http.paginators import Page
 from users_pipeline.warehouse.archived_days import DayLoadReport
+from users_pipeline.warehouse.history import HistoryResult
 from users_pipeline.warehouse.result import LoadResult
 
 PROGRESS_LOG_SECONDS = 2.0
@@ -41,6 +42,16 @@ def log_load(log: DagsterLogManager, loaded: DayLoadReport, table: str) -> None:
     for note in [*result.table_changes, *result.notices]:
         log.warning(f"{table}: {note}")
     log.info(f"{archived.day}: {load_summary(result)}")
+
+
+def history_summary(applied: HistoryResult) -> str:
+    if applied.skipped:
+        return "already in the history from this snapshot: nothing to do"
+    replayed = f", {len(applied.replayed)} later day(s) replayed" if applied.replayed else ""
+    return (
+        f"{applied.opened} versions opened, {applied.closed} closed{replayed}; the history has"
+        f" {applied.versions} ({applied.current} current)"
+    )
 
 
 def load_summary(result: LoadResult) -> str:

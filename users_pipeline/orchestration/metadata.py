@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -11,11 +13,13 @@ from dagster import (
     TableSchema,
 )
 
-from users_pipeline.contract.columns import table_columns
+from users_pipeline.contract.columns import TableColumn as ContractColumn
+from users_pipeline.contract.columns import history_columns, table_columns
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.http.stats import CrawlStats
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.warehouse.archived_days import DayLoadReport
+from users_pipeline.warehouse.history import HistoryResult
 
 
 def fetch_metadata(
@@ -75,8 +79,12 @@ def load_materialization(
     )
 
 
-def column_schema(contract: RecordContract) -> TableSchema:
-    """`dagster/column_schema`: the table's columns as the contract declares them."""
+def column_schema(contract: RecordContract, history: bool = False) -> TableSchema:
+    """`dagster/column_schema`: the table's columns (or its history's) as the contract
+    declares them."""
+    columns: tuple[ContractColumn, ...] = (
+        history_columns(contract) if history else table_columns(contract)
+    )
     return TableSchema(
         columns=[
             TableColumn(
@@ -85,6 +93,26 @@ def column_schema(contract: RecordContract) -> TableSchema:
                 description=column.description,
                 constraints=TableColumnConstraints(nullable=column.nullable),
             )
-            for column in table_columns(contract)
+            for column in columns
         ]
+    )
+
+
+def history_materialization(
+    day: date, applied: HistoryResult, asset_key: AssetKey, table: str, schema: TableSchema
+) -> AssetMaterialization:
+    return AssetMaterialization(
+        asset_key,
+        partition=day.isoformat(),
+        metadata={
+            "dagster/row_count": applied.versions,
+            "dagster/table_name": f"{table}_history",
+            "dagster/column_schema": schema,
+            "versions_opened": applied.opened,
+            "versions_closed": applied.closed,
+            "current_versions": applied.current,
+            "days_replayed": ", ".join(map(str, applied.replayed)) or "none",
+            "already_in_history": applied.skipped,
+            "as_of": f"SELECT * FROM {table}_as_of('{day}')",
+        },
     )

@@ -9,7 +9,8 @@ from users_pipeline.snapshot.days import DayAssets
 
 @dataclass(frozen=True)
 class SourceNames:
-    """A source's assets are `raw_<name>_json`, `s3_<name>_object` and `pg_<name>_table`; it
+    """A source's assets are `raw_<name>_json`, `s3_<name>_object`, `pg_<name>_table` and
+    `pg_<name>_history`; it
     reads its own three resources, under the keys its YAML gives them."""
 
     name: str
@@ -48,3 +49,7 @@ class SourceNames:
     @property
     def table(self) -> str:
         return f"pg_{self.name}_table"
+
+    @property
+    def history(self) -> str:
+        return f"pg_{self.name}_history"

@@ -14,7 +14,7 @@ from datetime import date
 
 import psycopg
 
-from users_pipeline.contract.record import RecordContract
+from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.contract.validation import Reject, split_batches
 from users_pipeline.errors import PipelineError
 from users_pipeline.snapshot.jsonl import iter_json_arrays
@@ -22,6 +22,7 @@ from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import Archive, MissingObjectError, verified_chunks
 from users_pipeline.storage.layout import DayKeys, SourceLayout
 from users_pipeline.warehouse.bookkeeping import already_loaded, previous_load
+from users_pipeline.warehouse.history import HistoryDay
 from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.preview import preview
 from users_pipeline.warehouse.provenance import DayProvenance
@@ -113,17 +114,40 @@ def load_archived_day(
     if loaded is not None:
         return loaded
     rejects: list[Reject] = []
+    provenance = DayProvenance(
+        archived.day, snapshot.marks_deletions, archived.uri, snapshot.sha256
+    )
+    rows = archived_rows(store, archived, contract, rejects)
+    return load_day(
+            conn, table, contract, rows, provenance, rejects, asset,
+        on_deletes=lambda deletes, current_rows: on_deletes(
+            archived.day, snapshot.sha256, deletes, current_rows
+        ),
+    )  # fmt: skip
+
+
+def archived_rows(
+    store: Archive, archived: ArchivedDay, contract: RecordContract, rejects: list[Reject]
+) -> Iterator[Sequence[Row]]:
+    """The day's valid rows, a batch at a time, its rejects appended to `rejects`; the object
+    is read as the batches are, and its sha256 checked at its end."""
+    snapshot = archived.snapshot
     with store.read_chunks(archived.keys.records) as chunks:
         arrays = iter_json_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
-        provenance = DayProvenance(
-            archived.day, snapshot.marks_deletions, archived.uri, snapshot.sha256
-        )
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
-        # records need no second check (the sha256 is verified before commit).
-        rows = split_batches(arrays, rejects, contract, checked=snapshot.rejected_records == 0)
-        return load_day(
-            conn, table, contract, rows, provenance, rejects, asset,
-            on_deletes=lambda deletes, current_rows: on_deletes(
-                archived.day, snapshot.sha256, deletes, current_rows
-            ),
-        )  # fmt: skip
+        # records need no second check.
+        yield from split_batches(arrays, rejects, contract, checked=snapshot.rejected_records == 0)
+
+
+def history_day(
+    store: Archive, layout: SourceLayout, contract: RecordContract, day: date
+) -> HistoryDay:
+    """An archived day as the history reads it (its rows only if it needs them)."""
+    archived = find_archived_day(store, layout, day)
+    snapshot = archived.snapshot
+    return HistoryDay(
+        day,
+        snapshot.sha256,
+        snapshot.marks_deletions,
+        rows=lambda: archived_rows(store, archived, contract, []),
+    )

@@ -13,17 +13,20 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import psycopg
+from psycopg import sql
 
 from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.contract.validation import Reject
 from users_pipeline.warehouse.bookkeeping import lost_history, record_load
 from users_pipeline.warehouse.copy_rows import copy_rows
+from users_pipeline.warehouse.history import changes_stamp
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.result import LoadResult
 from users_pipeline.warehouse.schema import ensure_table
 from users_pipeline.warehouse.statements import (
     CHANGES,
     MARK_DELETED,
+    SAVE_CHANGES,
     UNSEEN,
     UPSERT,
     WOULD_DELETE,
@@ -132,6 +135,11 @@ def _upsert_through_staging(
     statements.run("ANALYZE {staging} ({key})")
     statements.run(CHANGES, unchanged=statements.unchanged_condition())
     statements.run("DROP TABLE {staging}")
+    if statements.params["newer"]:
+        params = statements.params
+        stamp = changes_stamp(params["snapshot_date"], params["sha256"], params["previous_latest"])
+        for statement in SAVE_CHANGES:
+            statements.run(statement, stamp=sql.Literal(stamp))
     if statements.params["deleted_now"]:
         (deletes,) = statements.fetch(WOULD_DELETE)
         if deletes:

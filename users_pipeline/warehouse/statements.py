@@ -33,6 +33,13 @@ CHANGES = (
     " ELSE %(crawl_complete)s AND t.last_seen < %(snapshot_date)s"
     " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s) END"
 )
+# A new latest day's changes, kept for the history step (see `history`), with a comment that
+# names the snapshot and the latest day before it they were found against.
+SAVE_CHANGES = (
+    "DROP TABLE IF EXISTS {changes}",
+    "CREATE TABLE {changes} AS SELECT * FROM _load_changes",
+    "COMMENT ON TABLE {changes} IS {stamp}",
+)
 # The current rows a new latest day, complete, would mark deleted: asked before any is written.
 WOULD_DELETE = (
     "SELECT count(*) FROM _load_changes AS c JOIN {target} AS t ON t.{key} = c.{key}"
@@ -147,6 +154,7 @@ class LoadStatements:
             "loads": table.loads.identifier,
             "rejects": table.rejects.identifier,
             "staging": table.staging.identifier,
+            "changes": table.changes.identifier,
             **column_fragments(contract),
         }
 
@@ -177,6 +185,7 @@ class LoadStatements:
             # The records of the previous latest snapshot that this one lacks were last seen
             # in it (in an earlier load of this very day, if it is loaded again).
             "previous_latest": previous_latest or day,
+            "newer": newer,
             "deleted_now": day if newer and self.provenance.crawl_complete else None,
         }
 

@@ -9,7 +9,7 @@ from psycopg import sql
 from users_pipeline.contract.columns import SIBLING_SUFFIXES, TABLE_NAME
 from users_pipeline.errors import PipelineError
 
-LOADS, REJECTS, STAGING = SIBLING_SUFFIXES
+LOADS, REJECTS, STAGING, HISTORY, HISTORY_DAYS, CHANGES = SIBLING_SUFFIXES
 # The table's setting, keyed as in a source's YAML: messages name it so without its variable.
 TABLE_SETTING = "postgres.table"
 
@@ -66,6 +66,26 @@ class TableName:
     def staging(self) -> TableName:
         """`<table>_staging`: a load's copy of the day, dropped before it commits."""
         return self._sibling(STAGING)
+
+    @property
+    def history(self) -> TableName:
+        """`<table>_history`: every version of every record (see `warehouse.history`)."""
+        return self._sibling(HISTORY)
+
+    @property
+    def history_days(self) -> TableName:
+        """`<table>_history_days`: the days the history holds."""
+        return self._sibling(HISTORY_DAYS)
+
+    @property
+    def changes(self) -> TableName:
+        """`<table>_changes`: the latest load's changes, which the history step reads."""
+        return self._sibling(CHANGES)
+
+    @property
+    def as_of(self) -> sql.Identifier:
+        """`<table>_as_of(day)`: the history's rows valid on a day."""
+        return self._sibling("_as_of").identifier
 
     def _sibling(self, suffix: str) -> TableName:
         return TableName(self.schema, self.name + suffix, self.setting)

@@ -4,7 +4,7 @@ imports.
 A version is a record's values over a span of snapshot days: `valid_from` is the first day with
 those values, `valid_to` the first day on which they no longer held (changed, or absent from a
 complete snapshot), NULL while they still hold. The history is a function of the days it holds
-(`<table>_history_days`), read in date order, with the rules the table follows: only a complete
+(`<table>_hdays`), read in date order, with the rules the table follows: only a complete
 crawl's absences close a version (an incomplete day's prove nothing), a rejected record counts
 as absent, and a record that returns opens a new version.
 

@@ -74,7 +74,7 @@ class TableName:
 
     @property
     def history_days(self) -> TableName:
-        """`<table>_history_days`: the days the history holds."""
+        """`<table>_hdays`: the days the history holds."""
         return self._sibling(HISTORY_DAYS)
 
     @property

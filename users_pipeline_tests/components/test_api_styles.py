@@ -180,7 +180,9 @@ def test_the_scaffolded_starter_loads_once_its_url_is_set(tmp_path, monkeypatch)
     shared = Definitions(resources={"clock": clock, "data_dir": DataDirResource()})
     defs = Definitions.merge(source, shared)
     asset_keys = {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
-    assert asset_keys == {"raw_customers_json", "s3_customers_object", "pg_customers_table"}
+    assert asset_keys == {
+        "raw_customers_json", "s3_customers_object", "pg_customers_table", "pg_customers_history"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

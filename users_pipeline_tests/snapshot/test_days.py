@@ -216,7 +216,7 @@ def evaluate_schedule(tick: datetime, today: date):
         return schedule.evaluate_tick(context)
 
 
-def test_the_daily_schedule_targets_all_three_assets_for_the_day_of_its_tick():
+def test_the_daily_schedule_targets_every_asset_for_the_day_of_its_tick():
     (request,) = evaluate_schedule(
         datetime(2026, 11, 24, 0, 15, tzinfo=timezone.utc), today=date(2026, 11, 24)
     ).run_requests
@@ -228,6 +228,7 @@ def test_the_daily_schedule_targets_all_three_assets_for_the_day_of_its_tick():
         AssetKey("raw_users_json"),
         AssetKey("s3_users_object"),
         AssetKey("pg_users_table"),
+        AssetKey("pg_users_history"),
     }
     assert schedule.default_status.value == "RUNNING"
     assert schedule.description == (

@@ -20,7 +20,7 @@ def test_table_names_that_are_not_identifiers_are_refused(name: str):
 
 def test_the_longest_table_name_leaves_room_for_its_siblings():
     longest = TableName.parse("t" * 55)
-    siblings = [longest.loads, longest.rejects, longest.staging]
+    siblings = [longest.loads, longest.rejects, longest.staging, longest.history, longest.changes]
     assert max(len(sibling.name) for sibling in siblings) == MAX_NAME_BYTES
     with pytest.raises(WarehouseConfigError, match="postgres.table='t{56}' is not a table name"):
         TableName.parse("t" * 56)

@@ -40,9 +40,7 @@ DAY = date(2026, 6, 1)
 USERS = source_component("users")
 USERS_CONTRACT = USERS.contract
 # The users source's assets, as the definitions build them from sources/users/defs.yaml.
-raw_users_json, s3_users_object, pg_users_table, pg_users_history = build_assets(
-    USERS_CONTRACT, USERS.names, "users"
-)
+raw_users_json, s3_users_object, pg_users_table = build_assets(USERS_CONTRACT, USERS.names, "users")
 # The users source's resources, as its component makes them: messages name USERS_API_URL, ...
 UsersApi = ApiResource.for_source(USERS.setting_names("api"))
 UsersArchive = ArchiveResource.for_source(USERS.setting_names("archive"))

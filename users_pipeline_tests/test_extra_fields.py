@@ -12,6 +12,7 @@ from users_pipeline.contract.field import Field
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline_tests.conftest import DAY, USERS, USERS_CONTRACT, FixedClock
+from users_pipeline_tests.test_pipeline import materializations
 
 EXTRA_FIELDS = (
     Field("logins", "integer", "Times signed in", minimum=0),
@@ -70,7 +71,7 @@ def test_a_contract_with_extra_fields_loads_every_value(resources, gorest, pg, u
     assert loaded == sorted(map(expected_row, gorest.users))
     (raw,) = result.asset_materializations_for_node("raw_users_json")
     assert raw.metadata["schema_drift_fields"].value == "none"
-    (table,) = result.asset_materializations_for_node("pg_users_table")
+    (table,) = materializations(result, "pg_users_table")
     schema = {c.name: c.type for c in table.metadata["dagster/column_schema"].value.columns}
     assert [schema[field.name] for field in EXTRA_FIELDS] == [
         "integer",
@@ -105,6 +106,6 @@ def test_the_same_day_loaded_again_through_staging_changes_nothing(
         run_config={"ops": {"pg_users_table": {"config": {"reload": True}}}},
     )
 
-    (event,) = again.asset_materializations_for_node("pg_users_table")
+    (event,) = materializations(again, "pg_users_table")
     assert (event.metadata["rows_updated"].value, event.metadata["rows_inserted"].value) == (0, 0)
     assert pg.execute(f"SELECT * FROM {users_table} ORDER BY id").fetchall() == before

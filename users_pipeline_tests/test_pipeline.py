@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from dagster import materialize
+from dagster import AssetKey, materialize
 
 from users_pipeline.orchestration.resources import ArchiveResource
 from users_pipeline.storage.layout import SourceLayout
@@ -19,7 +19,7 @@ from users_pipeline_tests.conftest import (
     s3_users_object,
 )
 
-ASSETS = [raw_users_json, s3_users_object, pg_users_table]
+ASSETS = [raw_users_json, s3_users_object, pg_users_table]  # the table and its history
 LAYOUT = SourceLayout("users")  # the users source under the default prefix, as the resources use it
 
 
@@ -51,8 +51,17 @@ def run(
 ACCEPT_DELETES = {"ops": {"pg_users_table": {"config": {"max_delete_share": 1.0}}}}
 
 
+def materializations(result, asset_name: str) -> list:
+    """The run's materializations of one asset (the table's step also materializes its history)."""
+    return [
+        event.event_specific_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == AssetKey(asset_name)
+    ]
+
+
 def metadata(result, asset_name: str) -> dict:
-    (event,) = result.asset_materializations_for_node(asset_name)
+    (event,) = materializations(result, asset_name)
     return {key: value.value for key, value in event.metadata.items()}
 
 

@@ -14,7 +14,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from users_pipeline.offline import generate_users
 from users_pipeline_tests.conftest import DAY, FixedClock, deployment_settings, pg_users_table
 from users_pipeline_tests.test_cli import dagster
-from users_pipeline_tests.test_pipeline import RELOAD, metadata, run
+from users_pipeline_tests.test_pipeline import RELOAD, materializations, metadata, run
 
 DAYS = [DAY + timedelta(days=offset) for offset in range(3)]
 INVALID = {"id": 0, "name": "", "email": "not-an-email", "gender": "x", "status": "y"}
@@ -192,7 +192,7 @@ def test_a_range_rebuilds_the_table_in_one_run_a_materialization_per_day(
     assert len(gorest.requests) == requests  # from the archive only
     assert everything(pg, users_table) == daily
     days = [day.isoformat() for day in DAYS]
-    loaded = result.asset_materializations_for_node("pg_users_table")
+    loaded = materializations(result, "pg_users_table")
     assert [event.partition for event in loaded] == days
     assert [event.metadata["rows_inserted"].value > 0 for event in loaded] == [True] * 3
     checks = [

@@ -13,12 +13,15 @@ from datetime import date, timedelta
 import psycopg
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     Config,
     FreshnessPolicy,
     MaterializeResult,
     asset,
+    multi_asset,
 )
 
 from users_pipeline.contract.record import RecordContract
@@ -60,7 +63,7 @@ from users_pipeline.storage.layout import DayFiles
 from users_pipeline.warehouse.archived_days import DayLoadReport, load_archived_days
 from users_pipeline.warehouse.archived_days import history_day as history_day_of
 from users_pipeline.warehouse.guards import DeleteGuard, DeletesRefused
-from users_pipeline.warehouse.history import apply_day
+from users_pipeline.warehouse.history import HistoryDay, apply_day
 
 # Loaded by 03:00 UTC each day, from a run that started after midnight.
 LOADED_BY_3AM = FreshnessPolicy.cron(
@@ -90,8 +93,7 @@ def build_assets(
     }
     fetch = _fetch_asset(contract, source, thresholds, defs_yaml, daily)
     archived = _upload_asset(source, fetch, daily)
-    table = _load_asset(contract, source, thresholds, defs_yaml, archived, daily)
-    return [fetch, archived, table, _history_asset(contract, source, table, daily)]
+    return [fetch, archived, _load_asset(contract, source, thresholds, defs_yaml, archived, daily)]
 
 
 def _fetch_asset(
@@ -243,81 +245,114 @@ def _load_asset(
     upload_asset: AssetsDefinition,
     daily: dict,
 ) -> AssetsDefinition:
-    schema, run_config = column_schema(contract), load_config(limits)
+    """The table and its history, in one step: each day is loaded, then brought into the
+    history, before the next day is loaded (the history reads the table's changes of the day).
+    Either can be materialized alone; each day is its own materialization of each."""
+    run_config = load_config(limits)
+    table_key, history_key = AssetKey(source.table), AssetKey(source.history)
+    specs = [
+        AssetSpec(
+            table_key, deps=[upload_asset.key], kinds={"postgres"}, skippable=True,
+            description=load_description(source, contract), freshness_policy=LOADED_BY_3AM,
+        ),
+        AssetSpec(
+            history_key, deps=[table_key], kinds={"postgres"}, skippable=True,
+            description=history_description(source),
+        ),
+    ]  # fmt: skip
 
-    @asset(
+    @multi_asset(
         **daily,
         name=source.table,
-        kinds={"postgres"},
+        specs=specs,
+        can_subset=True,
         op_tags=step_tags("load"),
-        deps=[upload_asset],
         required_resource_keys={"clock", "data_dir", source.archive, source.postgres},
-        description=load_description(source, contract),
-        # Each loaded day is its own materialization (see `metadata.load_materialization`).
-        output_required=False,
-        freshness_policy=LOADED_BY_3AM,
         check_specs=load_check_specs(source.table, limits, daily_partitions),
     )
     def load_day(context: AssetExecutionContext, config: run_config) -> Iterator[object]:
         postgres = getattr(context.resources, source.postgres)
         days, table = partition_days(context), str(postgres.table_name)
         context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
-        archive, key = getattr(context.resources, source.archive), context.asset_key
-        # The archive the days load from, where accepted deletes are recorded.
-        guard = DeleteGuard(
-            limits.max_delete_share, config.max_delete_share, archive.get_archive(),
-            archive.layout(source.name), table, source.table, defs_yaml,
-        )  # fmt: skip
+        guard = _delete_guard(context, source, limits, config, table, defs_yaml)
+        selected = context.selected_asset_keys
+        history = _History(context, source, contract) if history_key in selected else None
         with failure_on_pipeline_error(), postgres.connect() as conn:
-            try:
-                for loaded in _load_archived(context, conn, contract, source, config, guard):
-                    log_load(context.log, loaded, table)
-                    yield load_materialization(loaded, key, table, schema)
-                    yield from load_evaluations(loaded, guard, limits, key)
-            except DeletesRefused as refused:
-                yield refused_evaluation(refused, key)
-                raise
+            if table_key not in selected:
+                for day in days:
+                    yield from history.day(conn, day)  # type: ignore[union-attr]
+                return
+            yield from _table_days(context, conn, contract, source, config, guard, limits, history)
         for name in LOAD_CHECKS:
-            yield check_output(context, name)
+            yield check_output(context, name, table_key)
 
     return load_day
 
 
-def _history_asset(
-    contract: RecordContract, source: SourceNames, table_asset: AssetsDefinition, daily: dict
-) -> AssetsDefinition:
-    schema = column_schema(contract, history=True)
+def _table_days(
+    context: AssetExecutionContext,
+    conn: psycopg.Connection,
+    contract: RecordContract,
+    source: SourceNames,
+    config: Config,
+    guard: DeleteGuard,
+    limits: Thresholds,
+    history: "_History | None",
+) -> Iterator[object]:
+    """Each day loaded with its checks (a refused day's failed check, then the failure), and
+    with `history`, brought into the history."""
+    key, table = AssetKey(source.table), str(getattr(context.resources, source.postgres).table_name)
+    schema = column_schema(contract)
+    try:
+        for loaded in _load_archived(context, conn, contract, source, config, guard):
+            log_load(context.log, loaded, table)
+            yield load_materialization(loaded, key, table, schema)
+            yield from load_evaluations(loaded, guard, limits, key)
+            if history is not None:
+                yield from history.day(conn, loaded.archived.day)
+    except DeletesRefused as refused:
+        yield refused_evaluation(refused, key)
+        raise
 
-    @asset(
-        **daily,
-        name=source.history,
-        kinds={"postgres"},
-        op_tags=step_tags("load"),
-        deps=[table_asset],
-        required_resource_keys={source.archive, source.postgres},
-        description=history_description(source),
-        output_required=False,  # each day is its own materialization
-    )
-    def history_day(context: AssetExecutionContext) -> Iterator[object]:
-        postgres, archive = (
-            getattr(context.resources, key) for key in (source.postgres, source.archive)
-        )
-        store, layout, table = (
-            archive.get_archive(),
-            archive.layout(source.name),
-            postgres.table_name,
-        )
-        with failure_on_pipeline_error(), postgres.connect() as conn:
-            for day in partition_days(context):
-                found = history_day_of(store, layout, contract, day)
-                applied = apply_day(
-                    conn, table, contract, found,
-                    archived=lambda later: history_day_of(store, layout, contract, later),
-                )  # fmt: skip
-                context.log.info(f"{day}: {history_summary(applied)}")
-                yield history_materialization(day, applied, context.asset_key, str(table), schema)
 
-    return history_day
+def _delete_guard(
+    context: AssetExecutionContext,
+    source: SourceNames,
+    limits: Thresholds,
+    config: Config,
+    table: str,
+    defs_yaml: str | None,
+) -> DeleteGuard:
+    """The guard of the run's days, over the archive they load from, where accepted deletes
+    are recorded."""
+    archive = getattr(context.resources, source.archive)
+    return DeleteGuard(
+        limits.max_delete_share, config.max_delete_share, archive.get_archive(),
+        archive.layout(source.name), table, source.table, defs_yaml,
+    )  # fmt: skip
+
+
+class _History:
+    """Brings the run's days into the source's history, from the archive."""
+
+    def __init__(
+        self, context: AssetExecutionContext, source: SourceNames, contract: RecordContract
+    ) -> None:
+        archive = getattr(context.resources, source.archive)
+        self.store, self.layout = archive.get_archive(), archive.layout(source.name)
+        self.table = getattr(context.resources, source.postgres).table_name
+        self.context, self.contract, self.key = context, contract, AssetKey(source.history)
+        self.schema = column_schema(contract, history=True)
+
+    def day(self, conn: psycopg.Connection, day: date) -> Iterator[object]:
+        started = time.monotonic()
+        applied = apply_day(conn, self.table, self.contract, self._archived(day), self._archived)
+        self.context.log.info(f"{day}: {history_summary(applied)}")
+        seconds = time.monotonic() - started
+        yield history_materialization(day, applied, self.key, str(self.table), self.schema, seconds)
+
+    def _archived(self, day: date) -> HistoryDay:
+        return history_day_of(self.store, self.layout, self.contract, day)
 
 
 def _load_archived(

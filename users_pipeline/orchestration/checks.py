@@ -162,8 +162,8 @@ def day_evaluation(
     )
 
 
-def check_output(context: AssetExecutionContext, check_name: str) -> Output:
+def check_output(context: AssetExecutionContext, check_name: str, asset_key: AssetKey) -> Output:
     """The output of a check whose results were reported as events, one per day (see
     `rows_match_archive`): Dagster still expects the check's output once per run."""
-    key = AssetCheckKey(context.asset_key, check_name)
+    key = AssetCheckKey(asset_key, check_name)
     return Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))

@@ -99,7 +99,12 @@ def column_schema(contract: RecordContract, history: bool = False) -> TableSchem
 
 
 def history_materialization(
-    day: date, applied: HistoryResult, asset_key: AssetKey, table: str, schema: TableSchema
+    day: date,
+    applied: HistoryResult,
+    asset_key: AssetKey,
+    table: str,
+    schema: TableSchema,
+    seconds: float,
 ) -> AssetMaterialization:
     return AssetMaterialization(
         asset_key,
@@ -114,5 +119,6 @@ def history_materialization(
             "days_replayed": ", ".join(map(str, applied.replayed)) or "none",
             "already_in_history": applied.skipped,
             "as_of": f"SELECT * FROM {table}_as_of('{day}')",
+            "history_seconds": round(seconds, 3),
         },
     )

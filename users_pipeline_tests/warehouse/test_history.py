@@ -16,6 +16,7 @@ from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.table_name import TableName
 from users_pipeline_tests.conftest import USERS_CONTRACT
+from users_pipeline_tests.test_pipeline import materializations, run
 from users_pipeline_tests.warehouse.test_load import ASSET, TABLE_SETTING
 
 FIRST = date(2026, 3, 1)
@@ -151,3 +152,29 @@ def test_the_as_of_function_reads_a_day(postgres_url, pg, table):
     assert as_of(FIRST - timedelta(days=1)) == []
     assert as_of(FIRST + timedelta(days=1)) == [(1, "active"), (2, "active")]
     assert as_of(FIRST + timedelta(days=2)) == [(1, "inactive")]
+
+
+def test_the_history_asset_materializes_each_day_and_reads_as_of_a_day(
+    resources, gorest, pg, users_table
+):
+    """Through Dagster: the four assets for two days, the second with one user changed."""
+    run(resources, day=FIRST)
+    gorest.users[0]["status"] = "inactive" if gorest.users[0]["status"] == "active" else "active"
+    result = run(resources, day=FIRST + timedelta(days=1))
+
+    (event,) = materializations(result, "pg_users_history")
+    metadata = {key: value.value for key, value in event.metadata.items()}
+    assert event.partition == str(FIRST + timedelta(days=1))
+    assert (metadata["versions_opened"], metadata["versions_closed"]) == (1, 1)
+    assert metadata["dagster/row_count"] == len(gorest.users) + 1
+    assert metadata["dagster/table_name"] == f"{users_table}_history"
+    columns = [column.name for column in metadata["dagster/column_schema"].columns]
+    assert columns[-2:] == ["valid_from", "valid_to"]
+    first = gorest.users[0]["id"]
+    statuses = [
+        pg.execute(
+            f"SELECT status FROM {users_table}_as_of(%s) WHERE id = %s", (day, first)
+        ).fetchone()[0]
+        for day in (FIRST, FIRST + timedelta(days=1))
+    ]
+    assert statuses[0] != statuses[1] == gorest.users[0]["status"]

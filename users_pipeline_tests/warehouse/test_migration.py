@@ -7,7 +7,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from users_pipeline_tests.conftest import S3_TEST_CREDENTIALS
 from users_pipeline_tests.test_cli import materialize
-from users_pipeline_tests.test_pipeline import expected_rows, run, table_rows
+from users_pipeline_tests.test_pipeline import expected_rows, materializations, run, table_rows
 
 # The article's table: no primary key, every run appends.
 ARTICLE_CREATE_TABLE = """
@@ -72,7 +72,7 @@ def test_the_articles_table_with_identical_duplicates_is_adopted(
 
     result = run(resources)
 
-    (event,) = result.asset_materializations_for_node("pg_users_table")
+    (event,) = materializations(result, "pg_users_table")
     changes = event.metadata["table_changes"].value
     assert f"merged {2 * len(gorest.users)} identical duplicate rows" in changes
     assert "added primary key (id)" in changes

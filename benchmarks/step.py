@@ -100,12 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         materialize_seconds = time.perf_counter() - started
         step_stats = instance.get_run_step_stats(result.run_id)
-    (materialization,) = result.asset_materializations_for_node(args.asset)
-    metadata = {
-        key: entry.value
-        for key, entry in materialization.metadata.items()
-        if key not in SKIPPED_METADATA and json_scalar(entry.value)
+    # The table's step also materializes the history (`pg_users_history`): reported beside it.
+    materialized = {
+        event.asset_key.to_user_string(): {
+            key: entry.value
+            for key, entry in event.event_specific_data.materialization.metadata.items()
+            if key not in SKIPPED_METADATA and json_scalar(entry.value)
+        }
+        for event in result.get_asset_materialization_events()
     }
+    metadata = materialized.pop(args.asset)
     checks = {
         evaluation.check_name: evaluation.passed
         for evaluation in result.get_asset_check_evaluations()
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "asset": args.asset,
         "reload": args.reload,
         "metadata": metadata,
+        "also_materialized": materialized,
         "checks": checks,
         "materialize_seconds": round(materialize_seconds, 4),
         "dagster_step_seconds": round(sum(step_seconds), 4) if step_seconds else None,

@@ -47,7 +47,7 @@ QUEUE_SETTINGS = {"fetch": "CELERY_FETCH_QUEUE", "load": "CELERY_LOAD_QUEUE"}
 # address for the link to the run. Unset webhook: no alert sensor exists.
 ALERT_WEBHOOK_SETTING = "ALERT_WEBHOOK_URL"
 WEBSERVER_URL_SETTING = "DAGSTER_WEBSERVER_URL"
-ALERT_INTERVAL_SECONDS = 10  # how often the alert sensors look, and retry an unsent alert
+ALERT_INTERVAL_SECONDS = 5  # how often the alert sensors look, and retry an unsent alert
 ALERT_TIMEOUT_SECONDS = 10.0  # per webhook post
 MAX_UNSENT_ALERTS = 100  # kept while the webhook fails; older ones are dropped, and logged
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +37,9 @@ PAGE = 100  # run status changes read per tick and kind
 PARTITION_TAG = "dagster/partition"
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 WILL_RETRY_TAG = "dagster/will_retry"
+RETRY_DECISION_SECONDS = 60  # a failed run without the tag after this long will not get it
+# What Dagster says of a run another process marked failed without saying why.
+UNSTATED_FAILURE = "This run has been marked as failed from outside the execution context."
 
 
 def alerts_enabled() -> bool:
@@ -145,7 +149,9 @@ def new_alerts(instance: dg.DagsterInstance, watched: Watched, cursor: Cursor) -
 def _finished_runs(
     instance: dg.DagsterInstance, event_type: DagsterEventType, after: int | None
 ) -> tuple[list[DagsterRun], int]:
-    """The runs that ended with `event_type` after the storage id `after`, and the new one."""
+    """The runs that ended with `event_type` after the storage id `after`, and the new one. A
+    failed run that run retries have not judged yet (they tag it just after its failure event)
+    waits for the next tick, so that its alert can say whether a retry follows."""
     if after is None:  # the first tick: start from now
         latest = instance.fetch_run_status_changes(event_type, limit=1).records
         return [], latest[0].storage_id if latest else 0
@@ -154,8 +160,24 @@ def _finished_runs(
         limit=PAGE,
         ascending=True,
     ).records
-    runs = [instance.get_run_by_id(record.run_id) for record in records]
-    return [run for run in runs if run], records[-1].storage_id if records else after
+    runs = []
+    for record in records:
+        run = instance.get_run_by_id(record.run_id)
+        if run and _retry_undecided(instance, run, record.timestamp):
+            break
+        if run:
+            runs.append(run)
+        after = record.storage_id
+    return runs, after
+
+
+def _retry_undecided(instance: dg.DagsterInstance, run: DagsterRun, failed_at: float) -> bool:
+    return (
+        instance.run_retries_enabled
+        and run.status == dg.DagsterRunStatus.FAILURE
+        and WILL_RETRY_TAG not in run.tags
+        and time.time() - failed_at < RETRY_DECISION_SECONDS
+    )
 
 
 def _failed_run(
@@ -179,11 +201,24 @@ def _failed_run(
             return
         step, error = ours[0].step_key, (user.description if user else None) or data.error.message
     else:  # no step failed: the run itself did (its worker died, its resources failed)
-        ends = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
-        step, error = None, ends.records[-1].event_log_entry.message if ends.records else ""
+        step, error = None, _run_failure(instance, run)
     retried = run.tags.get(WILL_RETRY_TAG) == "true"
     ref = messages.RunRef(run.run_id, link)
     yield messages.failed_run(watched.source, _day(run), step, error, ref, retried)
+
+
+def _run_failure(instance: dg.DagsterInstance, run: DagsterRun) -> str:
+    """Why the run failed. Where the failure states no reason (the code server saw its worker
+    exit, and said how in the event just before), that event's message."""
+    last = instance.get_records_for_run(run.run_id, ascending=False, limit=PAGE).records
+    entries = [record.event_log_entry for record in last]
+    for index, entry in enumerate(entries):
+        if entry.dagster_event_type == RUN_FAILURE:
+            before = entries[index + 1] if index + 1 < len(entries) else None
+            if entry.message == UNSTATED_FAILURE and before is not None:
+                return before.message
+            return entry.message
+    return ""
 
 
 def _failed_checks(

@@ -23,7 +23,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
-import psutil
 import psycopg
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
@@ -158,11 +157,11 @@ class Deployment:
         return wait_for("the run worker's pid", pid)
 
     def retry_of(self, run_id: str) -> str:
-        """The run that run retries launched for `run_id`, once it succeeded."""
+        """The run that run retries launched for `run_id`."""
         tags = {"dagster/parent_run_id": run_id}
-        retry = wait_for("the retry", lambda: self.instance.get_runs(RunsFilter(tags=tags)))[0]
-        assert self.finished(retry.run_id) == DagsterRunStatus.SUCCESS
-        return retry.run_id
+        return wait_for("the retry", lambda: self.instance.get_runs(RunsFilter(tags=tags)))[
+            0
+        ].run_id
 
     def table_rows(self) -> list[tuple]:
         with psycopg.connect(self.env["DATABASE_URL"]) as conn:
@@ -262,50 +261,46 @@ def test_a_failed_run_is_alerted_when_the_webhook_is_back_and_a_refusal_is_not(d
     assert deployment.finished(deployment.refused_run) == DagsterRunStatus.FAILURE
 
 
-def test_a_killed_run_worker_fails_its_run_which_is_alerted_and_retried(deployment):
-    """Its code server sees the worker exit, and fails the run at once."""
-    gorest = deployment.gorest
+def test_a_dead_run_is_failed_alerted_and_retried_until_its_day_is_loaded(deployment):
+    """Two deaths, each retried by run retries: a run worker killed by its pid, which its code
+    server sees exit; then the retry's worker killed with the daemon's whole process group, as
+    a reboot does, so nobody is left to see it exit. That run would stay STARTED for good: the
+    launcher's health check finds its pid gone, and run monitoring fails it within a poll of
+    the restarted daemon. The second retry loads the day."""
+    gorest, instance, today = deployment.gorest, deployment.instance, utc_today()
     gorest.faults = Faults(delay_seconds=1.0)  # 3 pages of 100, a second each
-    gorest.requests.clear()
-    run_id = deployment.launch()
-    pid = deployment.worker_pid(run_id)
+    first = deployment.launch()
+    pid = deployment.worker_pid(first)
     wait_for("the first page", lambda: gorest.requests)
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
-    gorest.faults = Faults()
-    assert deployment.finished(run_id) == DagsterRunStatus.FAILURE
+    assert deployment.finished(first) == DagsterRunStatus.FAILURE
     assert time.monotonic() - killed < POLL_SECONDS
-
-    alert = deployment.alert_for(run_id)
-    assert alert[0] == f"*users* {utc_today()}: run failed"
-    assert f"Run execution process for {run_id} was terminated by signal 9" in alert[1]
+    alert = deployment.alert_for(first)
+    assert alert[0] == f"*users* {today}: run failed"
+    assert f"Run execution process for {first} was terminated by signal 9" in alert[1]
     assert alert[2] == "Run retries will try the day again."
-    deployment.retry_of(run_id)
-    assert deployment.table_rows() == deployment.served()
 
-
-def test_a_run_whose_worker_died_with_its_code_server_is_failed_alerted_and_retried(deployment):
-    """A reboot, or the daemon killed with its group: nobody is left to see the worker exit.
-    The run would stay STARTED for good; the launcher's health check sees its pid gone, and
-    run monitoring fails it within a poll of the restarted daemon."""
-    gorest = deployment.gorest
-    gorest.faults = Faults(delay_seconds=1.0)
+    second = deployment.retry_of(first)
+    pid = deployment.worker_pid(second)
     gorest.requests.clear()
-    run_id = deployment.launch()
-    pid = deployment.worker_pid(run_id)
-    wait_for("the first page", lambda: gorest.requests)
+    wait_for("the retry's first page", lambda: gorest.requests)
     deployment.crash()
-    assert not process_alive(pid, time.time()), psutil.Process(pid).status()
+    assert not process_alive(pid, time.time())
+    assert instance.get_run_by_id(second).status == DagsterRunStatus.STARTED
     gorest.faults = Faults()
-    assert deployment.instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
     deployment.start_daemon()
-    assert deployment.finished(run_id) == DagsterRunStatus.FAILURE
+    assert deployment.finished(second) == DagsterRunStatus.FAILURE
+    alert = deployment.alert_for(second)
+    assert alert[:3] == [
+        f"*users* {today}: run failed",
+        f"Detected run worker status NOT_FOUND: 'run worker pid {pid} is gone'."
+        f" Marking run {second} as failed.",
+        "Run retries will try the day again.",
+    ]
 
-    alert = deployment.alert_for(run_id)
-    assert alert[0] == f"*users* {utc_today()}: run failed"
-    assert f"run worker pid {pid} is gone" in alert[1]
-    assert alert[2] == "Run retries will try the day again."
-    deployment.retry_of(run_id)
+    third = deployment.retry_of(second)
+    assert deployment.finished(third) == DagsterRunStatus.SUCCESS
     assert deployment.table_rows() == deployment.served()
 
 

@@ -286,11 +286,14 @@ def test_a_dead_run_is_failed_alerted_and_retried_until_its_day_is_loaded(deploy
     gorest.requests.clear()
     wait_for("the retry's first page", lambda: gorest.requests)
     deployment.crash()
-    assert not process_alive(pid, time.time())
+    wait_for("the worker to die", lambda: not process_alive(pid, time.time()), timeout=10)
     assert instance.get_run_by_id(second).status == DagsterRunStatus.STARTED
     gorest.faults = Faults()
     deployment.start_daemon()
+    restarted = time.monotonic()
     assert deployment.finished(second) == DagsterRunStatus.FAILURE
+    # The daemon loads the code location (about 10 s here), then fails the run at its first poll.
+    assert time.monotonic() - restarted < 30 + POLL_SECONDS
     alert = deployment.alert_for(second)
     assert alert[:3] == [
         f"*users* {today}: run failed",

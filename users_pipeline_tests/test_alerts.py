@@ -34,7 +34,7 @@ from users_pipeline.offline.faults import Faults
 from users_pipeline.orchestration.launcher import process_alive
 from users_pipeline.snapshot.days import utc_today
 from users_pipeline.storage.layout import SourceLayout
-from users_pipeline_tests.webhook_receiver import SECRET_PATH, WebhookReceiver
+from users_pipeline_tests.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.daemon
 ROOT = Path(__file__).resolve().parents[1]
@@ -336,6 +336,10 @@ def test_each_alert_is_posted_once_and_none_holds_a_secret(deployment):
     deployment.tick_after(time.time())
     assert len(hook.texts) == len(set(hook.texts)) == 5  # the deadline, three runs, a check
     assert deployment.refused_run and hook.posted(deployment.refused_run) == []
-    produced = [*hook.texts, (deployment.home / "daemon.log").read_text()]
-    for secret in (TOKEN, SECRET_PATH, "s3cr3tWebhookKey"):
+    # Every file of the instance too: the daemon's log, the sensor's and the runs' captured logs
+    # (where the refused post was logged), the data dir.
+    files = [path for path in deployment.home.rglob("*") if path.is_file()]
+    assert any("alert not sent" in path.read_text(errors="replace") for path in files)
+    produced = [*hook.texts, *(path.read_text(errors="replace") for path in files)]
+    for secret in (TOKEN, "s3cr3tWebhookKey"):
         assert not [text[:80] for text in produced if secret in text]

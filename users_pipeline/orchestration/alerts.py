@@ -108,7 +108,7 @@ def alert_sensor(watched: Watched) -> dg.SensorDefinition:
     return _alerts
 
 
-def send(webhook: Webhook, cursor: Cursor, log) -> int:
+def send(webhook: Webhook, cursor: Cursor, log: dg.DagsterLogManager) -> int:
     """Post the unsent alerts in order; at the first the webhook refuses, keep it and the rest
     for the next tick."""
     sent = 0

@@ -1,9 +1,9 @@
 """A paginated REST source declared in YAML: the Dagster Component behind each `defs.yaml`.
 
 One `defs.yaml` names a source, the environment variables it reads (see `yaml_model`) and its
-record contract; the component builds that source's three assets, its daily job and schedule, and
-its resources, keyed by the source's name so that sources never share a resource, a file, a key or
-a table.
+record contract; the component builds that source's three assets, its daily job and schedule, its
+alert sensor (with ALERT_WEBHOOK_URL set) and its resources, keyed by the source's name so that
+sources never share a resource, a file, a key or a table.
 """
 
 from __future__ import annotations

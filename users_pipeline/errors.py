@@ -11,3 +11,8 @@ class PipelineError(RuntimeError):
     def __init__(self, message: str, next_step: str | None = None) -> None:
         super().__init__(message)
         self.next_step = next_step
+
+
+class RefusalError(PipelineError):
+    """A request the pipeline declines before doing anything, such as a past day's fetch: the
+    person who asked sees why in the run, so it raises no alert (see `alerts`)."""

@@ -43,6 +43,13 @@ VISIBILITY_TIMEOUT_SETTING = "CELERY_VISIBILITY_TIMEOUT"
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 3600
 # The Celery queue of each kind of step (unset: dagster-celery's default queue).
 QUEUE_SETTINGS = {"fetch": "CELERY_FETCH_QUEUE", "load": "CELERY_LOAD_QUEUE"}
+# Alerts: a Slack-compatible incoming webhook (a secret: its path is its key), and the UI's
+# address for the link to the run. Unset webhook: no alert sensor exists.
+ALERT_WEBHOOK_SETTING = "ALERT_WEBHOOK_URL"
+WEBSERVER_URL_SETTING = "DAGSTER_WEBSERVER_URL"
+ALERT_INTERVAL_SECONDS = 5  # how often the alert sensors look, and retry an unsent alert
+ALERT_TIMEOUT_SECONDS = 10.0  # per webhook post
+MAX_UNSENT_ALERTS = 100  # kept while the webhook fails; older ones are dropped, and logged
 
 # --- Defaults of a source's settings (its defs.yaml names the variables) ------------------------
 
@@ -59,6 +66,9 @@ MAX_BACKOFF_SECONDS = 60.0
 MAX_CONCURRENCY = 16  # pages in flight at once, at most
 DEFAULT_CONCURRENCY = 4  # when the API states no rate limit
 DEFAULT_SCHEDULE_CRON = "15 0 * * *"  # UTC
+DEFAULT_LOADED_BY = "03:00"  # UTC: a day not loaded by then raises an alert, once
+# A run of a source's job still going after this long is failed by run monitoring (and retried).
+DEFAULT_MAX_RUNTIME_SECONDS = 2 * 3600
 DEFAULT_MAX_CRAWLS = 3  # crawls to try while the list drifts
 DEFAULT_MAX_REJECT_SHARE = 0.01  # the largest share of invalid records a day may have and load
 # The largest share of the current rows a new latest day may mark deleted, and still load.

@@ -1,9 +1,9 @@
 """A paginated REST source declared in YAML: the Dagster Component behind each `defs.yaml`.
 
 One `defs.yaml` names a source, the environment variables it reads (see `yaml_model`) and its
-record contract; the component builds that source's three assets, its daily job and schedule, and
-its resources, keyed by the source's name so that sources never share a resource, a file, a key or
-a table.
+record contract; the component builds that source's three assets, its daily job and schedule, its
+alert sensor (with ALERT_WEBHOOK_URL set) and its resources, keyed by the source's name so that
+sources never share a resource, a file, a key or a table.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dagster._utils.schedules import is_valid_cron_string
 from dagster_aws.s3 import S3Resource
 from pydantic import ValidationError
 
+from users_pipeline.alerts.deadline import Deadline, DeadlineError
 from users_pipeline.components.scaffold import RestSourceScaffolder
 from users_pipeline.components.schedule import daily_schedule
 from users_pipeline.components.yaml_model import (
@@ -34,6 +35,7 @@ from users_pipeline.contract.field import ContractError, Field
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.http.errors import ApiError
+from users_pipeline.orchestration.alerts import Watched, alert_sensor, alerts_enabled
 from users_pipeline.orchestration.assets import build_assets
 from users_pipeline.orchestration.config import Thresholds
 from users_pipeline.orchestration.execution import executor
@@ -45,10 +47,12 @@ from users_pipeline.orchestration.resources import (
     PostgresResource,
 )
 from users_pipeline.settings import (
+    DEFAULT_LOADED_BY,
     DEFAULT_MAX_COUNT_CHANGE,
     DEFAULT_MAX_CRAWLS,
     DEFAULT_MAX_DELETE_SHARE,
     DEFAULT_MAX_REJECT_SHARE,
+    DEFAULT_MAX_RUNTIME_SECONDS,
     DEFAULT_PAGINATOR,
     DEFAULT_SCHEDULE_CRON,
     GOREST_MAX_PAGE_SIZE,
@@ -66,6 +70,10 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     archive: ArchiveSettings
     postgres: PostgresSettings
     schedule_cron: Setting = Setting(default=DEFAULT_SCHEDULE_CRON)
+    # The time (UTC) by which a day must be loaded: the table's freshness deadline, and an alert.
+    loaded_by: Setting = Setting(default=DEFAULT_LOADED_BY)
+    # Seconds after which run monitoring fails a run of the job (its `dagster/max_runtime`).
+    max_runtime_seconds: Setting = Setting(default=DEFAULT_MAX_RUNTIME_SECONDS)
     resource_keys: ResourceKeys = ResourceKeys()
     max_crawls: int = DEFAULT_MAX_CRAWLS
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
@@ -88,7 +96,7 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         where = context.path / "defs.yaml"
-        contract, cron = self._checked(where)
+        contract, cron, deadline = self._checked(where)
         thresholds = Thresholds(
             self.max_crawls,
             self.max_reject_share,
@@ -97,24 +105,38 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
             self.max_count_change,
         )
         assets = build_assets(
-            contract, self.names, self.group or self.name, thresholds, _importable_path(where)
+            contract,
+            self.names,
+            self.group or self.name,
+            thresholds,
+            _importable_path(where),
+            deadline,
         )
         job = dg.define_asset_job(
             f"{self.name}_daily",
             selection=assets,
             executor_def=executor(),
             description=f"Fetch, archive and load one day's {self.name} snapshot.",
+            tags={"dagster/max_runtime": self.max_runtime_seconds.text()},
+        )
+        watched = Watched(
+            self.name,
+            job.name,
+            frozenset(key for asset in assets for key in asset.keys),
+            dg.AssetKey(self.names.table),
+            deadline,
         )
         return dg.Definitions(
             assets=assets,
             jobs=[job],
             schedules=[daily_schedule(self.name, job, cron)],
+            sensors=[alert_sensor(watched)] if alerts_enabled() else [],
             resources=self.resources(where),
         )
 
-    def _checked(self, where: Path) -> tuple[RecordContract, str]:
-        """The contract and the cron, once the declaration is known to work; else one line
-        naming the file and the key."""
+    def _checked(self, where: Path) -> tuple[RecordContract, str, Deadline]:
+        """The contract, the cron and the deadline, once the declaration is known to work; else
+        one line naming the file and the key."""
         try:
             contract = self.contract
         except ContractError as error:
@@ -131,7 +153,16 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
         cron = self.schedule_cron.text()
         if not is_valid_cron_string(cron):
             raise SourceDefinitionError(f"{where}: schedule_cron {cron!r} is not a cron schedule")
-        return contract, cron
+        try:
+            deadline = Deadline.parse(self.loaded_by.text())
+        except DeadlineError as error:
+            raise SourceDefinitionError(f"{where}: {error}") from None
+        if not self.max_runtime_seconds.text().isdigit():
+            raise SourceDefinitionError(
+                f"{where}: max_runtime_seconds {self.max_runtime_seconds.text()!r} is not a"
+                " number of seconds"
+            )
+        return contract, cron, deadline
 
     def _check_api(self) -> None:
         """How the API is walked and read, checked before any run: no request is made, and the
@@ -148,7 +179,11 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
 
     def _settings(self) -> list[tuple[str, Setting]]:
         """Every setting, with its key in the YAML (`api.url`)."""
-        found = [("schedule_cron", self.schedule_cron)]
+        found = [
+            ("schedule_cron", self.schedule_cron),
+            ("loaded_by", self.loaded_by),
+            ("max_runtime_seconds", self.max_runtime_seconds),
+        ]
         for group in ("api", "archive", "postgres"):
             found += _settings_in(getattr(self, group), group)
         if self.api.auth:

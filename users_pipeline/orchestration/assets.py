@@ -8,7 +8,7 @@ The assets are built for a record contract: everything about the record comes fr
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import psycopg
 from dagster import (
@@ -24,6 +24,7 @@ from dagster import (
     multi_asset,
 )
 
+from users_pipeline.alerts.deadline import Deadline
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.http.stats import CrawlStats
 from users_pipeline.orchestration.checks import (
@@ -53,6 +54,7 @@ from users_pipeline.orchestration.metadata import (
 )
 from users_pipeline.orchestration.names import SourceNames
 from users_pipeline.orchestration.partitions import daily_partitions, partition_days
+from users_pipeline.settings import DEFAULT_LOADED_BY
 from users_pipeline.snapshot.crawl import take_snapshot
 from users_pipeline.snapshot.days import Snapshot, check_fetchable, never_taken, not_archived
 from users_pipeline.snapshot.manifest import Manifest
@@ -65,11 +67,6 @@ from users_pipeline.warehouse.archived_days import history_day as history_day_of
 from users_pipeline.warehouse.guards import DeleteGuard, DeletesRefused
 from users_pipeline.warehouse.history import HistoryDay, apply_day
 
-# Loaded by 03:00 UTC each day, from a run that started after midnight.
-LOADED_BY_3AM = FreshnessPolicy.cron(
-    deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=3)
-)
-
 
 def build_assets(
     contract: RecordContract,
@@ -77,6 +74,7 @@ def build_assets(
     group: str,
     thresholds: Thresholds | None = None,
     defs_yaml: str | None = None,
+    deadline: Deadline | None = None,
 ) -> list[AssetsDefinition]:
     """`raw_<name>_json` -> `s3_<name>_object` -> `pg_<name>_table` -> `pg_<name>_history` for
     records of `contract`.
@@ -84,7 +82,8 @@ def build_assets(
     A backfill of a range, from the UI or `--partition-range`, is one run (single-run policy):
     the table asset loads its days in date order; the fetch refuses any day but today, the
     upload any day not fetched here. Without `thresholds`, the defaults of `settings`;
-    `defs_yaml`, the source's file as a failed check names it."""
+    `defs_yaml`, the source's file as a failed check names it; `deadline`, the time each day
+    must be loaded by (its freshness policy)."""
     thresholds = thresholds or Thresholds()
     daily = {
         "partitions_def": daily_partitions,
@@ -93,7 +92,9 @@ def build_assets(
     }
     fetch = _fetch_asset(contract, source, thresholds, defs_yaml, daily)
     archived = _upload_asset(source, fetch, daily)
-    return [fetch, archived, _load_asset(contract, source, thresholds, defs_yaml, archived, daily)]
+    deadline = deadline or Deadline.parse(DEFAULT_LOADED_BY)
+    load = _load_asset(contract, source, thresholds, defs_yaml, archived, daily, deadline)
+    return [fetch, archived, load]
 
 
 def _fetch_asset(
@@ -244,6 +245,7 @@ def _load_asset(
     defs_yaml: str | None,
     upload_asset: AssetsDefinition,
     daily: dict,
+    deadline: Deadline,
 ) -> AssetsDefinition:
     """The table and its history, in one step: each day is loaded, then brought into the
     history, before the next day is loaded (the history reads the table's changes of the day).
@@ -253,7 +255,11 @@ def _load_asset(
     specs = [
         AssetSpec(
             table_key, deps=[upload_asset.key], kinds={"postgres"}, skippable=True,
-            description=load_description(source, contract), freshness_policy=LOADED_BY_3AM,
+            description=load_description(source, contract),
+            # Loaded by the deadline each day, from a run that started that day.
+            freshness_policy=FreshnessPolicy.cron(
+                deadline_cron=deadline.cron, lower_bound_delta=deadline.window
+            ),
         ),
         AssetSpec(
             history_key, deps=[table_key], kinds={"postgres"}, skippable=True,

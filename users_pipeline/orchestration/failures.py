@@ -5,9 +5,11 @@ from contextlib import contextmanager, suppress
 
 from dagster import DagsterInvariantViolationError, Failure, OpExecutionContext
 
-from users_pipeline.errors import PipelineError
+from users_pipeline.errors import PipelineError, RefusalError
 
 NEXT_STEP = "next step"
+# Marks a failure that refused the request before doing anything: the alerts skip it.
+REFUSED = "refused"
 
 
 class PipelineFailure(Failure):
@@ -28,5 +30,7 @@ def failure_on_pipeline_error() -> Iterator[None]:
         # A resource's setup has no step to log to: Dagster reports it as the run's failure.
         with suppress(DagsterInvariantViolationError):
             OpExecutionContext.get().log.error(message)
-        metadata = {NEXT_STEP: error.next_step} if error.next_step else None
-        raise PipelineFailure(description=message, metadata=metadata) from None
+        metadata: dict[str, object] = {NEXT_STEP: error.next_step} if error.next_step else {}
+        if isinstance(error, RefusalError):
+            metadata[REFUSED] = True
+        raise PipelineFailure(description=message, metadata=metadata or None) from None

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import Enum
 
-from users_pipeline.errors import PipelineError
+from users_pipeline.errors import PipelineError, RefusalError
 from users_pipeline.settings import DEFAULT_FIRST_DAY, FIRST_DAY_SETTING
 
 
-class DayNotFetchableError(PipelineError):
+class DayNotFetchableError(RefusalError):
     """A snapshot asked for a day other than today."""
 
 
-class MissingSnapshotError(PipelineError):
+class MissingSnapshotError(RefusalError):
     """A day to archive or load whose snapshot is not where it is looked for: a past day that
     no run can give one now, a day not yet taken, or one taken but not archived."""
 

@@ -8,7 +8,13 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from dagster import DagsterInstance, Definitions, define_asset_job
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DefaultSensorStatus,
+    Definitions,
+    define_asset_job,
+)
 
 from users_pipeline.components.yaml_model import SourceDefinitionError
 from users_pipeline.definitions import SourceClashError, load_sources
@@ -77,6 +83,25 @@ def test_a_second_source_by_yaml_alone_loads_beside_users(
     assert {"raw_todos_json", "s3_todos_object", "pg_todos_table"} < asset_keys
 
 
+def test_each_source_has_an_alert_sensor_only_with_a_webhook(load_project, monkeypatch):
+    """Unset, nothing changes: no sensor. Set, one per source, on by default; the deadline and
+    the jobs' max runtime come from each source's YAML."""
+    monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
+    assert list(load_project().sensors or []) == []
+
+    defs = load_project(
+        ALERT_WEBHOOK_URL="https://hooks.example/services/T0/B0/key", USERS_LOADED_BY="06:30"
+    )
+    sensors = {sensor.name: sensor for sensor in defs.sensors}
+    assert set(sensors) == {"users_alerts", "todos_alerts"}
+    assert all(s.default_status == DefaultSensorStatus.RUNNING for s in sensors.values())
+    assert "hooks.example" not in sensors["users_alerts"].description
+    table = defs.resolve_assets_def("pg_users_table")
+    policy = table.specs_by_key[AssetKey("pg_users_table")].freshness_policy
+    assert (policy.deadline_cron, policy.lower_bound_delta) == ("30 6 * * *", timedelta(hours=6.5))
+    assert defs.resolve_job_def("users_daily").tags["dagster/max_runtime"] == "7200"
+
+
 def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
     yaml = (project / "todos" / "defs.yaml").read_text()
     table = "table: {env: [TODOS_TABLE], default: todos}"
@@ -107,6 +132,14 @@ def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
             "{yaml}: schedule_cron '61 * * * *' is not a cron schedule",
         ),
         (
+            ("  name: todos", '  name: todos\n  loaded_by: {default: "3am"}'),
+            "{yaml}: loaded_by '3am' is not a time of day like 03:00 (UTC)",
+        ),
+        (
+            ("  name: todos", "  name: todos\n  max_runtime_seconds: {default: an hour}"),
+            "{yaml}: max_runtime_seconds 'an hour' is not a number of seconds",
+        ),
+        (
             ("[TODOS_API_URL], default", "[TODOS_API_URL], required: true, default"),
             "{yaml}: api.url is required, and none of TODOS_API_URL is set",
         ),
@@ -126,6 +159,8 @@ def test_two_sources_claiming_one_table_fail_when_the_definitions_load(project):
         "unknown key",
         "unknown type",
         "bad cron",
+        "bad deadline",
+        "bad max runtime",
         "required variable",
         "field twice",
         "wrong type",

@@ -13,6 +13,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 
 from users_pipeline import defs
 from users_pipeline.components.schedule import cron_in_words
+from users_pipeline.orchestration.failures import REFUSED
 from users_pipeline.orchestration.partitions import daily_partitions
 from users_pipeline.orchestration.resources import DataDirResource
 from users_pipeline.settings import DEFAULT_FIRST_DAY
@@ -43,6 +44,11 @@ def step_failure(result) -> str:
 def next_step(result) -> str:
     (failure,) = (e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     return failure.event_specific_data.user_failure_data.metadata["next step"].value
+
+
+def refused(result) -> bool:
+    (failure,) = (e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    return REFUSED in failure.event_specific_data.user_failure_data.metadata
 
 
 def log_before_failure(resources, today) -> tuple[int, str]:
@@ -81,6 +87,7 @@ def test_a_day_other_than_today_is_refused_before_any_request_or_write(
     )
     assert step_failure(result) == FAILURE + refusal
     assert next_step(result) == advice
+    assert refused(result)
     assert gorest.requests == []
     assert not (tmp_path / "data").exists()
     assert result.get_asset_materialization_events() == []
@@ -181,6 +188,7 @@ def test_a_past_day_never_fetched_is_named_as_such_by_every_asset(resources, ass
 
     assert step_failure(result) == FAILURE + NEVER_TAKEN
     assert next_step(result) == "nothing can load that day; today's run loads today"
+    assert refused(result)  # the person who asked sees it: no alert is posted
 
 
 def test_a_past_day_fetched_but_never_archived_says_to_archive_it_first(resources):

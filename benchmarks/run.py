@@ -163,6 +163,7 @@ class StepRun:
     # pg_users_table: the rows it wrote into the users table, from pg_stat_user_tables
     # (`benchmarks.table_writes`): inserted, updated, deleted, total
     table_writes: dict[str, int] | None = None
+    history_writes: dict[str, int] | None = None  # the same, into the users history
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -233,13 +234,17 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
 
     def step(asset: str, settings: StepSettings, *, reload: bool = False) -> StepRun:
         # A load's writes are counted by PostgreSQL around the step (see benchmarks.table_writes).
-        before = table_writes(database_url, table) if asset == "pg_users_table" else None
+        tables = (table, f"{table}_history") if asset == "pg_users_table" else ()
+        before = [table_writes(database_url, name) for name in tables]
         run = run_step(asset, settings, reload=reload)
         written = ""
-        if before is not None:
-            writes = table_writes(database_url, table).since(before)
-            run = replace(run, table_writes=writes.as_dict())
-            written = f", {writes.total:,} rows written"
+        if before:
+            writes, history = (
+                table_writes(database_url, name).since(earlier)
+                for name, earlier in zip(tables, before, strict=True)
+            )
+            run = replace(run, table_writes=writes.as_dict(), history_writes=history.as_dict())
+            written = f", {writes.total:,} rows written, {history.total:,} into the history"
         label = f"{asset} (reload)" if reload else asset
         progress(
             f"  {label} {settings.day}: {run.wall_seconds:.2f} s wall,"
@@ -281,6 +286,7 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
         drop_tables(
             database_url,
             *(table, f"{table}_loads", f"{table}_rejects"),
+            *(f"{table}_history", f"{table}_hdays", f"{table}_changes"),
             *(f"{SCHEMA}.{article_table}", f"{SCHEMA}.{bare_table}"),
         )
         checkpoint(database_url)
@@ -350,6 +356,7 @@ def bench_size(users: int, workdir: Path, s3_endpoint: str, database_url: str) -
         "changed_day_rows_written": rows_written(changed_day),
         "changed_day_changes": {**asdict(changes), "total": changes.total},
         "changed_day_reported": reported_writes(changed_day),
+        "history": history_costs(load, next_day, changed_day),
         "peak_rss_mib": {name: run.peak_rss_mib for name, run in steps.items()},
         "wall_seconds": {name: run.wall_seconds for name, run in steps.items()},
         "end_to_end_seconds": sum(run.wall_seconds for run in steps.values()),
@@ -401,6 +408,69 @@ def archive_changed_day(
         f" {changes.new:,} new"
     )
     return changes
+
+
+# The history's targets: the first day in at most the table's first load; the days after in at
+# most 30% of the table's load, an unchanged day writing no row, a 1% day at most two row
+# versions per touched record (one closed, one opened).
+HISTORY_FIRST_TARGET, HISTORY_DAY_TARGET = 1.0, 0.30
+
+
+def history_costs(load: StepRun, next_day: StepRun, changed_day: StepRun) -> dict[str, Any]:
+    """The history's part of the table's step on each day, against the table's own load."""
+
+    def cost(run: StepRun) -> dict[str, Any]:
+        history = run.report["also_materialized"]["pg_users_history"]
+        assert run.history_writes is not None
+        return {
+            "seconds": history["history_seconds"],
+            "vs_load": history["history_seconds"] / run.metadata["load_seconds"],
+            "rows_written": run.history_writes["total"],
+            "opened": history["versions_opened"],
+            "closed": history["versions_closed"],
+        }
+
+    return {"first_day": cost(load), "next_day": cost(next_day), "changed_day": cost(changed_day)}
+
+
+def format_history(results: list[dict[str, Any]]) -> str:
+    header = (
+        "| users | first day: history s (x load, target <= 1.0) | rows written |"
+        " next day: s (x load, target <= 0.30) | rows written (target 0) |"
+        " 1% changed: s (x load, target <= 0.30) | rows written (target <= 2 per touched) |"
+    )
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    for result in results:
+        costs = result["summary"]["history"]
+        touched = result["summary"]["changed_day_changes"]["total"]
+        cells = [f"{result['users']:,}"]
+        for day in ("first_day", "next_day", "changed_day"):
+            cost = costs[day]
+            cells += [
+                f"{cost['seconds']:.2f} ({cost['vs_load']:.2f}x)",
+                f"{cost['rows_written']:,}",
+            ]
+        cells[-1] += f" ({touched:,} touched)"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def history_problems(result: dict[str, Any]) -> list[str]:
+    costs, touched = result["summary"]["history"], result["summary"]["changed_day_changes"]["total"]
+    problems = []
+    if costs["first_day"]["vs_load"] > HISTORY_FIRST_TARGET:
+        problems.append(f"history's first day {costs['first_day']['vs_load']:.2f}x the first load")
+    for day in ("next_day", "changed_day"):
+        if costs[day]["vs_load"] > HISTORY_DAY_TARGET:
+            problems.append(f"history on the {day} {costs[day]['vs_load']:.2f}x its load")
+    if costs["next_day"]["rows_written"]:
+        problems.append(f"an unchanged day wrote {costs['next_day']['rows_written']} history rows")
+    if costs["changed_day"]["rows_written"] > 2 * touched:
+        problems.append(
+            f"the 1% day wrote {costs['changed_day']['rows_written']} history rows"
+            f" for {touched} touched records"
+        )
+    return problems
 
 
 def rows_written(run: StepRun) -> int:
@@ -733,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
         " pg_stat_user_tables; 1% changed = changed/gone/new users):"
     )
     print(format_daily_loads(results))
+    print("the history, in the table's step (s inside the step, against the table's load):")
+    print(format_history(results))
     print(format_rebuild(rebuild))
     print(format_import_time(import_time))
     print(format_concurrency(concurrency))
@@ -748,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
                 " time; the API server, not the pipeline, bounded the fetch"
             )
     problems = [f"N={r['users']}: {p}" for r in results for p in r["problems"]]
+    problems += [f"N={r['users']}: {p}" for r in results for p in history_problems(r)]
     problems += [f"rebuild: {p}" for p in rebuild["problems"]]
     problems += [f"pacing: {p}" for p in pacing["problems"]]
     problems += [f"versus dlt N={r['users']}: {p}" for r in versus or [] for p in r["problems"]]

@@ -1,0 +1,242 @@
+"""The latest day's rows as a 128-bit hash per key, so the next day stages only what differs.
+
+A day's COPY hashes each row as it formats it (xxHash's XXH3-128 of the row's JSON line, the
+very values loaded, so a decimal's scale and a JSON text count). The hashes of the latest day
+loaded are kept by key in `<table>_hashes`: integer keys and their hashes, sorted by key, in
+parts of `PART_ROWS`, 24 bytes a row. The next day looks each of its rows up there: a row whose
+hash is the same is the row the table holds (every record of the latest day is stored as that
+day sent it, with `last_seen` NULL), and is neither staged nor joined; the keys the day lacks
+are the previous day's records that are gone. The table's own history columns still decide
+everything else (see `statements`).
+
+The hashes are used only if they were made by the latest day the `_loads` log lists (its date
+and sha256) under this very contract, and only for a new latest day. Anything else falls back
+to the full join of the day against the table: a past day, a table the load empties or adopts,
+a lost log (which also leaves the only rows with the unknown `last_seen`, none of them hashed),
+a text key. The table is unlogged: a crash empties it, which only costs one full join. No
+Dagster imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from itertools import compress
+from operator import itemgetter
+
+import numpy as np
+import xxhash
+from psycopg import sql
+
+from users_pipeline.contract.field import INTEGER_RANGES
+from users_pipeline.contract.record import RecordContract, Row
+from users_pipeline.warehouse.statements import LoadStatements
+
+PART_ROWS = 1 << 15  # keys and hashes per row of `<table>_hashes`: 768 KiB
+_HASH = np.dtype((np.uint64, 2))  # XXH3-128, as two 64-bit words
+
+_CREATE = (
+    "CREATE UNLOGGED TABLE IF NOT EXISTS {hashes} (part integer PRIMARY KEY,"
+    " snapshot_date date NOT NULL, sha256 text NOT NULL, contract text NOT NULL,"
+    " keys bytea STORAGE EXTERNAL NOT NULL, hashes bytea STORAGE EXTERNAL NOT NULL)"
+)
+# Every part made by the latest day the log lists, under this contract: how many rows.
+_USABLE = (
+    "SELECT count(*) = count(*) FILTER (WHERE (h.snapshot_date, h.sha256, h.contract)"
+    " = (l.snapshot_date, l.sha256, %(contract)s)), sum(length(h.keys)) / 8"
+    " FROM {hashes} AS h, (SELECT snapshot_date, sha256 FROM {loads}"
+    " ORDER BY snapshot_date DESC LIMIT 1) AS l"
+)
+
+
+def contract_digest(contract: RecordContract) -> str:
+    """What the hashes depend on besides the values: every column, its type, each constant."""
+    fields = [(f.name, f.type, f.sql_type, f.value, f.key) for f in contract.fields]
+    return xxhash.xxh3_64_hexdigest(repr(fields).encode())
+
+
+def hashes_row_by_row(lines: bytes) -> np.ndarray:
+    """The hash of each line of a batch's JSON lines (`copy_rows`), in order."""
+    rows = lines.split(b"\n")
+    rows.pop()  # after the last newline
+    return np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, rows)), dtype=_HASH)
+
+
+class DayHashes:
+    """A day's keys and row hashes as its rows are copied, in their order."""
+
+    def __init__(self, contract: RecordContract, expected_rows: int = 0) -> None:
+        self._key = itemgetter(contract.key_index)
+        self.keys = np.empty(expected_rows, dtype=np.int64)
+        self.hashes = np.empty(expected_rows, dtype=_HASH)
+        self.count = 0
+
+    def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
+        """Keep the batch's hashes; every row is copied."""
+        start, end = self.count, self.count + len(batch)
+        if end > self.keys.size:  # more rows than expected: grow by half
+            size = max(end, self.keys.size * 3 // 2, 1024)
+            self.keys = np.resize(self.keys, size)
+            self.hashes = np.resize(self.hashes, (size, 2))
+        self.keys[start:end] = np.fromiter(map(self._key, batch), np.int64, len(batch))
+        self.hashes[start:end] = hashes_row_by_row(lines)
+        self.count = end
+        return batch
+
+    def parts(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The keys and hashes sorted by key, `PART_ROWS` at a time. Sorts in place, with no
+        second copy of the day: each key is shifted left to make room for its position, so
+        one sort of the keys orders both (an argsort would take another 8 bytes a row)."""
+        keys, hashes = self.keys[: self.count], self.hashes[: self.count]
+        if not keys.size:
+            return
+        low, bits = keys.min(), max(1, (keys.size - 1).bit_length())
+        if (int(keys.max()) - int(low)) >> (63 - bits):  # keys too far apart to shift
+            order = np.argsort(keys)
+            for start in range(0, keys.size, PART_ROWS):
+                taken = order[start : start + PART_ROWS]
+                yield keys[taken], hashes[taken]
+            return
+        keys -= low
+        keys <<= bits
+        for start in range(0, keys.size, PART_ROWS):
+            part = keys[start : start + PART_ROWS]
+            part |= np.arange(start, start + part.size)
+        keys.sort()
+        for start in range(0, keys.size, PART_ROWS):
+            part = keys[start : start + PART_ROWS]
+            yield (part >> bits) + low, hashes[part & ((1 << bits) - 1)]
+
+
+class ChangedRows:
+    """The day's rows against the previous day's hashes (sorted by key, changed in place into
+    this day's): `select` keeps only the rows whose hash differs or whose key is new."""
+
+    def __init__(self, contract: RecordContract, keys: np.ndarray, hashes: np.ndarray) -> None:
+        self._key = itemgetter(contract.key_index)
+        self.keys, self.hashes = keys, hashes
+        self.seen = np.zeros(keys.size, dtype=bool)
+        self._new: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
+        keys = np.fromiter(map(self._key, batch), np.int64, len(batch))
+        hashes = hashes_row_by_row(lines)
+        at = np.searchsorted(self.keys, keys).clip(max=max(self.keys.size - 1, 0))
+        known = self.keys[at] == keys
+        same = known & (self.hashes[at] == hashes).all(axis=1)
+        self.seen[at[known]] = True
+        changed = known & ~same
+        self.hashes[at[changed]] = hashes[changed]
+        if not known.all():
+            self._new.append((keys[~known], hashes[~known]))
+        if same.all():
+            return []
+        return list(compress(batch, (~same).tolist()))
+
+    def new_keys(self) -> np.ndarray:
+        """The keys of this day that the previous day lacked, sorted."""
+        return np.sort(np.concatenate([keys for keys, _ in self._new] or [np.empty(0, np.int64)]))
+
+    def gone(self) -> list[int]:
+        """The previous day's keys this day lacks."""
+        return self.keys[~self.seen].tolist()
+
+    def parts(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """This day's keys and hashes, sorted by key: the previous day's seen again, with the
+        new ones merged in where they belong."""
+        new_keys = np.concatenate([keys for keys, _ in self._new] or [np.empty(0, np.int64)])
+        new_hashes = np.concatenate([h for _, h in self._new] or [np.empty((0, 2), np.uint64)])
+        order = np.argsort(new_keys)
+        new_keys, new_hashes = new_keys[order], new_hashes[order]
+        # How many new keys sort before the end of each part of old ones (the last takes the rest).
+        starts = range(0, self.keys.size, PART_ROWS)
+        ends = np.searchsorted(new_keys, self.keys[PART_ROWS - 1 :: PART_ROWS], side="right")
+        pieces: list[tuple[np.ndarray, np.ndarray]] = []
+        for number, start in enumerate(starts):
+            first = ends[number - 1] if number else 0
+            end = ends[number] if number < len(starts) - 1 else new_keys.size
+            kept = self.seen[start : start + PART_ROWS]
+            keys = np.concatenate([self.keys[start : start + PART_ROWS][kept], new_keys[first:end]])
+            hashes = np.concatenate(
+                [self.hashes[start : start + PART_ROWS][kept], new_hashes[first:end]]
+            )
+            order = np.argsort(keys, kind="stable")
+            pieces.append((keys[order], hashes[order]))
+            if sum(piece.size for piece, _ in pieces) >= PART_ROWS:
+                yield from _in_parts(pieces)
+        yield from _in_parts(pieces, last=True)
+
+
+def _in_parts(
+    pieces: list[tuple[np.ndarray, np.ndarray]], last: bool = False
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Sorted pieces of keys and hashes as parts of PART_ROWS, taken off the front of `pieces`;
+    what does not fill a part stays in it, unless `last`."""
+    if not pieces:
+        return
+    keys = np.concatenate([keys for keys, _ in pieces])
+    hashes = np.concatenate([hashes for _, hashes in pieces])
+    pieces.clear()
+    full = keys.size if last else keys.size - keys.size % PART_ROWS
+    for start in range(0, full, PART_ROWS):
+        end = min(start + PART_ROWS, full)
+        yield keys[start:end], hashes[start:end]
+    if full < keys.size:
+        pieces.append((keys[full:], hashes[full:]))
+
+
+def hashed(contract: RecordContract) -> bool:
+    """Whether a table of this contract keeps row hashes: integer keys only."""
+    return contract.key.type in INTEGER_RANGES
+
+
+def previous_hashes(statements: LoadStatements) -> ChangedRows | None:
+    """The latest day's hashes, to compare this day with, if they may be used (see above)."""
+    if statements.cursor.execute(
+        "SELECT to_regclass(%s) IS NULL", (statements.table.hashes.regclass,)
+    ).fetchone()[0]:
+        return None
+    statements.params["contract"] = contract_digest(statements.contract)
+    usable, rows = statements.fetch(_USABLE)
+    if not usable or not rows:
+        return None
+    keys = np.empty(rows, dtype=np.int64)
+    hashes = np.empty(rows, dtype=_HASH)
+    filled = 0
+    select = sql.SQL("SELECT keys, hashes FROM {} ORDER BY part").format(
+        statements.fragments["hashes"]
+    )
+    # One part at a time, so the day is never held twice.
+    with statements.cursor.connection.cursor(name="_load_hashes", binary=True) as parts:
+        parts.itersize = 1
+        for part_keys, part_hashes in parts.execute(select):
+            part = np.frombuffer(part_keys, dtype="<i8")
+            keys[filled : filled + part.size] = part
+            hashes[filled : filled + part.size] = np.frombuffer(part_hashes, dtype=_HASH)
+            filled += part.size
+    return ChangedRows(statements.contract, keys, hashes)
+
+
+def keep_hashes(
+    statements: LoadStatements, parts: Iterator[tuple[np.ndarray, np.ndarray]] | None
+) -> None:
+    """Replace the kept hashes with this day's `parts` (None: keep none)."""
+    exists = not statements.cursor.execute(
+        "SELECT to_regclass(%s) IS NULL", (statements.table.hashes.regclass,)
+    ).fetchone()[0]
+    if exists:
+        statements.run("DELETE FROM {hashes}")
+    if parts is None:
+        return
+    if not exists:
+        statements.run(_CREATE)
+    insert = sql.SQL(
+        "INSERT INTO {} (part, snapshot_date, sha256, contract, keys, hashes)"
+        " VALUES (%s, %s, %s, %s, %b, %b)"
+    ).format(statements.fragments["hashes"])
+    day, sha256 = statements.provenance.snapshot_date, statements.provenance.sha256
+    contract = contract_digest(statements.contract)
+    for number, (keys, hashes) in enumerate(parts):
+        statements.cursor.execute(
+            insert,
+            (number, day, sha256, contract, keys.astype("<i8").tobytes(), hashes.tobytes()),
+        )

@@ -201,7 +201,7 @@ def _upsert_changed_rows(
         selection=previous,
     )
     returning = previous.new_keys()  # of records the table may hold: absent, or deleted
-    absent_back = np.isin(returning, absent).sum()
+    absent_back = int(np.isin(returning, absent).sum())
     statements.params["gone_keys"] = previous.gone()
     statements.params["absent_keys"] = np.setdiff1d(absent, returning).tolist()
     statements.run(UNSEEN_KEYS)

@@ -31,7 +31,7 @@ from users_pipeline.contract.field import INTEGER_RANGES
 from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.warehouse.statements import LoadStatements
 
-PART_ROWS = 1 << 15  # keys and hashes per row of `<table>_hashes`: 768 KiB
+PART_ROWS = 1 << 13  # keys and hashes per row of `<table>_hashes`: 192 KiB, little to hold
 _HASH = np.dtype((np.uint64, 2))  # XXH3-128, as two 64-bit words
 
 _CREATE = (
@@ -39,10 +39,13 @@ _CREATE = (
     " snapshot_date date NOT NULL, sha256 text NOT NULL, contract text NOT NULL,"
     " keys bytea STORAGE EXTERNAL NOT NULL, hashes bytea STORAGE EXTERNAL NOT NULL)"
 )
-# Every part made by the latest day the log lists, under this contract: how many rows.
+# Every part made by the latest day the log lists, under this contract; how many rows, the
+# lowest key and the highest (the first and last 8 bytes of the parts, in key order).
 _USABLE = (
     "SELECT count(*) = count(*) FILTER (WHERE (h.snapshot_date, h.sha256, h.contract)"
-    " = (l.snapshot_date, l.sha256, %(contract)s)), sum(length(h.keys)) / 8"
+    " = (l.snapshot_date, l.sha256, %(contract)s)), sum(length(h.keys)) / 8,"
+    " (array_agg(substring(h.keys FOR 8) ORDER BY h.part))[1],"
+    " (array_agg(substring(h.keys FROM length(h.keys) - 7) ORDER BY h.part DESC))[1]"
     " FROM {hashes} AS h, (SELECT snapshot_date, sha256 FROM {loads}"
     " ORDER BY snapshot_date DESC LIMIT 1) AS l"
 )
@@ -109,19 +112,25 @@ class DayHashes:
 
 class ChangedRows:
     """The day's rows against the previous day's hashes (sorted by key, changed in place into
-    this day's): `select` keeps only the rows whose hash differs or whose key is new."""
+    this day's): `select` keeps only the rows whose hash differs or whose key is new. Keys are
+    held less the lowest, in 32 bits when they fit: 20 bytes a row instead of 24."""
 
-    def __init__(self, contract: RecordContract, keys: np.ndarray, hashes: np.ndarray) -> None:
+    def __init__(
+        self, contract: RecordContract, keys: np.ndarray, hashes: np.ndarray, low: int
+    ) -> None:
         self._key = itemgetter(contract.key_index)
-        self.keys, self.hashes = keys, hashes
+        self.keys, self.hashes, self.low = keys, hashes, low
         self.seen = np.zeros(keys.size, dtype=bool)
         self._new: list[tuple[np.ndarray, np.ndarray]] = []
 
     def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
         keys = np.fromiter(map(self._key, batch), np.int64, len(batch))
         hashes = hashes_row_by_row(lines)
-        at = np.searchsorted(self.keys, keys).clip(max=max(self.keys.size - 1, 0))
-        known = self.keys[at] == keys
+        held = keys - self.low
+        inside = (held >= 0) & (held <= int(self.keys[-1]))
+        held = held.astype(self.keys.dtype)
+        at = np.searchsorted(self.keys, held).clip(max=self.keys.size - 1)
+        known = inside & (self.keys[at] == held)
         same = known & (self.hashes[at] == hashes).all(axis=1)
         self.seen[at[known]] = True
         changed = known & ~same
@@ -138,7 +147,11 @@ class ChangedRows:
 
     def gone(self) -> list[int]:
         """The previous day's keys this day lacks."""
-        return self.keys[~self.seen].tolist()
+        return self._keys(slice(None), ~self.seen).tolist()
+
+    def _keys(self, part: slice, kept: np.ndarray) -> np.ndarray:
+        """The keys of `part` that `kept` picks, as they are."""
+        return self.keys[part][kept].astype(np.int64) + self.low
 
     def parts(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """This day's keys and hashes, sorted by key: the previous day's seen again, with the
@@ -149,16 +162,16 @@ class ChangedRows:
         new_keys, new_hashes = new_keys[order], new_hashes[order]
         # How many new keys sort before the end of each part of old ones (the last takes the rest).
         starts = range(0, self.keys.size, PART_ROWS)
-        ends = np.searchsorted(new_keys, self.keys[PART_ROWS - 1 :: PART_ROWS], side="right")
+        last_of_each = self.keys[PART_ROWS - 1 :: PART_ROWS].astype(np.int64) + self.low
+        ends = np.searchsorted(new_keys, last_of_each, side="right")
         pieces: list[tuple[np.ndarray, np.ndarray]] = []
         for number, start in enumerate(starts):
             first = ends[number - 1] if number else 0
             end = ends[number] if number < len(starts) - 1 else new_keys.size
-            kept = self.seen[start : start + PART_ROWS]
-            keys = np.concatenate([self.keys[start : start + PART_ROWS][kept], new_keys[first:end]])
-            hashes = np.concatenate(
-                [self.hashes[start : start + PART_ROWS][kept], new_hashes[first:end]]
-            )
+            part = slice(start, start + PART_ROWS)
+            kept = self.seen[part]
+            keys = np.concatenate([self._keys(part, kept), new_keys[first:end]])
+            hashes = np.concatenate([self.hashes[part][kept], new_hashes[first:end]])
             order = np.argsort(keys, kind="stable")
             pieces.append((keys[order], hashes[order]))
             if sum(piece.size for piece, _ in pieces) >= PART_ROWS:
@@ -196,10 +209,11 @@ def previous_hashes(statements: LoadStatements) -> ChangedRows | None:
     ).fetchone()[0]:
         return None
     statements.params["contract"] = contract_digest(statements.contract)
-    usable, rows = statements.fetch(_USABLE)
+    usable, rows, lowest, highest = statements.fetch(_USABLE)
     if not usable or not rows:
         return None
-    keys = np.empty(rows, dtype=np.int64)
+    low, high = (int.from_bytes(end, "little", signed=True) for end in (lowest, highest))
+    keys = np.empty(rows, dtype=np.uint32 if high - low < 1 << 32 else np.int64)
     hashes = np.empty(rows, dtype=_HASH)
     filled = 0
     select = sql.SQL("SELECT keys, hashes FROM {} ORDER BY part").format(
@@ -210,10 +224,10 @@ def previous_hashes(statements: LoadStatements) -> ChangedRows | None:
         parts.itersize = 1
         for part_keys, part_hashes in parts.execute(select):
             part = np.frombuffer(part_keys, dtype="<i8")
-            keys[filled : filled + part.size] = part
+            keys[filled : filled + part.size] = part - low
             hashes[filled : filled + part.size] = np.frombuffer(part_hashes, dtype=_HASH)
             filled += part.size
-    return ChangedRows(statements.contract, keys, hashes)
+    return ChangedRows(statements.contract, keys, hashes, low)
 
 
 def keep_hashes(

@@ -211,3 +211,19 @@ def test_random_days_end_like_the_full_join(pg, users_table, postgres_url, seed)
                 by_hash = load(conn, hashed, step_rows, day=step_day, complete=step_complete)
                 assert asdict(by_hash) == asdict(by_join)
     assert contents(pg, hashed) == contents(pg, joined)
+
+
+@pytest.mark.parametrize("spread", [1, 1 << 33, 1 << 60])
+def test_keys_near_or_far_apart(pg, table, postgres_url, spread):
+    """Keys held in 32 bits, in 64, or too far apart to sort by shifting: the same days."""
+    keys = [-3 * spread, -spread, 0, spread, 3 * spread]
+    first = [(key, f"User {key}", f"u{key}@example.test", "female", "active") for key in keys]
+    new = (4 * spread, "New", "n@x.test", "male", "active")
+    second = [(*first[0][:4], "inactive"), *first[2:], new]
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, first)
+        result = load(conn, table, second, day=DAY2)
+        assert (result.inserted, result.updated, result.unseen, result.unchanged) == (1, 1, 1, 3)
+        result = load(conn, table, first, day=DAY3)
+    assert (result.inserted, result.updated, result.unseen, result.unchanged) == (0, 2, 1, 3)
+    assert [row[:5] for row in contents(pg, table) if row[-1] is None] == first

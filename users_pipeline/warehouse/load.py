@@ -207,9 +207,7 @@ def _upsert_changed_rows(
     statements.run(UNSEEN_KEYS)
     skip = sql.SQL("WHERE NOT ({})").format(statements.unchanged_condition("excluded"))
     inserted, updated = statements.fetch(UPSERT, skip_unchanged=skip)
-    unseen = statements.run(UNSEEN)
-    deleted = unseen if statements.params["deleted_now"] else 0
-    deleted += statements.run(MARK_DELETED) if statements.provenance.crawl_complete else 0
+    unseen, deleted = _soft_delete(statements)
     revived = returning.size - inserted - absent_back
     current_rows += inserted + revived - deleted
     return _Written(staged, inserted, updated, unseen, deleted, table_rows + inserted, current_rows)
@@ -219,10 +217,18 @@ def _write_changes(statements: LoadStatements, staged: int) -> _Written:
     """Write the changes found, once the staging table is no longer needed."""
     statements.run("DROP TABLE {staging}")
     inserted, updated = statements.fetch(UPSERT, skip_unchanged=sql.SQL(""))
-    unseen = statements.run(UNSEEN) if statements.is_latest else 0
-    deleted = unseen if statements.params["deleted_now"] else 0
-    deleted += statements.run(MARK_DELETED) if statements.provenance.crawl_complete else 0
+    unseen, deleted = _soft_delete(statements)
     table_rows, current_rows = statements.fetch(
         "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}"
     )
     return _Written(staged, inserted, updated, unseen, deleted, table_rows, current_rows)
+
+
+def _soft_delete(statements: LoadStatements) -> tuple[int, int]:
+    """The stored records the day lacks, in `_load_changes`: the previous latest day's get
+    their last sighting (a new latest day only), and a complete crawl deletes them all. The
+    records no longer seen, and those newly deleted."""
+    unseen = statements.run(UNSEEN) if statements.is_latest else 0
+    deleted = unseen if statements.params["deleted_now"] else 0
+    deleted += statements.run(MARK_DELETED) if statements.provenance.crawl_complete else 0
+    return unseen, deleted

@@ -61,6 +61,10 @@ DEFAULT_CONCURRENCY = 4  # when the API states no rate limit
 DEFAULT_SCHEDULE_CRON = "15 0 * * *"  # UTC
 DEFAULT_MAX_CRAWLS = 3  # crawls to try while the list drifts
 DEFAULT_MAX_REJECT_SHARE = 0.01  # the largest share of invalid records a day may have and load
+# The largest share of the current rows a new latest day may mark deleted, and still load.
+DEFAULT_MAX_DELETE_SHARE = 0.2
+# The largest change in a day's row count against the previous loaded day's, before a warning.
+DEFAULT_MAX_COUNT_CHANGE = 0.1
 # Archive and database settings every source reads unless its YAML names others.
 SHARED_ARCHIVE_SETTINGS = {
     "bucket": "S3_BUCKET",

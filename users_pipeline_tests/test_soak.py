@@ -54,6 +54,7 @@ RUN_TIMEOUT = 120.0  # a run that neither reaches its kill point nor ends by the
 LAYOUT = SourceLayout("users")
 
 FETCH = "mid-fetch"
+RESUME = "mid-fetch, resuming"  # the run after a mid-fetch kill, going on from its pages
 FETCHED = "between fetch and upload"
 UPLOAD = "mid-upload"
 ARCHIVE_TAIL = "after the records object, before its manifest"
@@ -61,17 +62,20 @@ ARCHIVED = "between upload and load"
 COPY = "mid-COPY"
 UPSERT = "mid-upsert"
 EMBEDDED = "embedded PostgreSQL, mid-load"
-POINTS = (FETCH, FETCHED, UPLOAD, ARCHIVE_TAIL, ARCHIVED, COPY, UPSERT)
+POINTS = (FETCH, RESUME, FETCHED, UPLOAD, ARCHIVE_TAIL, ARCHIVED, COPY, UPSERT)
 # Alternating days: even trials serve the base users (the table's), odd ones a changed day.
 # A day the table already holds is not loaded again (same sha256), so the load's points are
 # aimed at changed days. The archive's tail is aimed at after a changed day's archive, so that
-# the manifest left behind names another day's sha256 than the new records object.
+# the manifest left behind names another day's sha256 than the new records object. A resume is
+# aimed at the run after a mid-fetch kill, serving the same users (see `trial`).
 SCHEDULE = (
     FETCH, COPY, FETCHED, UPSERT, UPLOAD, ARCHIVED, FETCH, COPY, FETCHED, UPSERT,
     UPLOAD, COPY, ARCHIVE_TAIL, UPSERT, FETCH, COPY, UPLOAD, UPSERT, FETCHED, ARCHIVED,
 )  # fmt: skip
 LOAD_POINTS = {COPY, UPSERT}
 MAX_RETRIES = 12
+RESUMES = 2  # mid-fetch kills followed by a run killed while it resumes
+RESUMING = "resuming an interrupted crawl"
 
 
 # --- the users served -------------------------------------------------------------------------
@@ -356,13 +360,14 @@ class Watcher:
         return time.monotonic() - started
 
     # the moment
-    def moment(self, aimed: str, state: dict) -> bool:
+    def moment(self, aimed: str, state: dict, run: Run) -> bool:
         """Whether the run is at the aimed point now; `state` carries the trial's progress."""
-        if aimed == FETCH:
+        if aimed in (FETCH, RESUME):
             return (
                 self.requests() >= state["kill_at_request"]
                 and self.partial_growing()
                 and not self.fetched()
+                and (aimed == FETCH or resumed(run))
             )
         if not self.fetched():
             return False
@@ -381,14 +386,24 @@ class Watcher:
         return self.statement()[0] == aimed
 
 
-def classify(watcher: Watcher, statement: str | None, in_block: bool, committed: bool) -> str:
+def resumed(run: Run) -> bool:
+    """The run went on from the pages a killed one saved (its log says so, and no refusal)."""
+    output = run.output()
+    return RESUMING in output and "cannot resume" not in output
+
+
+def classify(
+    watcher: Watcher, run: Run, statement: str | None, in_block: bool, committed: bool
+) -> str:
     """Which point the kill hit, from what it left behind (and the statement seen just before)."""
     if committed:
         return "after the load committed"
     if statement in LOAD_POINTS:
         return statement
     if not watcher.fetched():
-        return FETCH if watcher.partial_growing() else "before the fetch"
+        if not watcher.partial_growing():
+            return "before the fetch"
+        return RESUME if resumed(run) else FETCH
     if watcher.new_uploads():
         return UPLOAD  # still listed in flight after the kill
     if not watcher.records_replaced():
@@ -468,35 +483,40 @@ def test_kill_minus_nine_soak(tmp_path, s3, bucket, postgres_url, users_table, p
         committed = watcher.fingerprint()
         assert committed[0] == USERS
 
-        def trial(aimed: str, kind: str, seed: int) -> None:
+        def trial(aimed: str, kind: str, seed: int) -> str:
+            """The point the kill hit, or what happened instead."""
             nonlocal committed
-            gorest.users = days.base if kind == "same" else days.changed(seed)
+            if kind != "as before":
+                gorest.users = days.base if kind == "same" else days.changed(seed)
             watcher.begin()
             state = {
-                "kill_at_request": rng.randint(pages // 10, pages * 8 // 10),
+                "kill_at_request": rng.randint(pages // 10, pages * 8 // 10)
+                if aimed == FETCH
+                else rng.randint(3, pages // 4),
                 "after_a_part": figures.hit(UPLOAD) % 2 == 1,
             }
             run = start(settings)
             statement, in_block, reached = None, False, False
             while run.running() and time.monotonic() - run.started < RUN_TIMEOUT:
-                if watcher.moment(aimed, state):
+                if watcher.moment(aimed, state, run):
                     statement, in_block = watcher.statement()
                     figures.stray_processes += run.kill()
                     reached = True
                     break
-                time.sleep(0.01 if aimed == FETCH else 0.002)
+                time.sleep(0.01 if aimed in (FETCH, RESUME) else 0.002)
             if not reached:
                 status, _ = run.finish(timeout=0)
                 figures.stuck_runs += status is None
-                figures.missed.append((aimed, "stuck" if status is None else f"ended ({status})"))
+                missed = "stuck" if status is None else f"ended ({status})"
+                figures.missed.append((aimed, missed))
                 watcher.wait_for_backends()
                 committed = watcher.fingerprint()  # a run that ended committed its day
-                return
+                return missed
             figures.kill_seconds.append(run.killed_at)
             linger = watcher.wait_for_backends()
             figures.backend_linger_max = max(figures.backend_linger_max, linger)
             now_committed = watcher.loaded_sha256() != committed[-1]
-            hit = classify(watcher, statement, in_block, now_committed)
+            hit = classify(watcher, run, statement, in_block, now_committed)
             if hit == UPSERT:
                 figures.upsert_statements[watcher.upsert_statement] += 1
             figures.trials.append((kind, aimed, hit))
@@ -520,16 +540,30 @@ def test_kill_minus_nine_soak(tmp_path, s3, bucket, postgres_url, users_table, p
                 committed = watcher.fingerprint()
             elif watcher.fingerprint() != committed:
                 figures.partial_loads += 1
+            return hit
+
+        def fetch_trial(kind: str) -> None:
+            """A mid-fetch kill; then, while `RESUMES` are wanted, the next run of the same users
+            is killed while it goes on from the pages the first saved."""
+            if trial(FETCH, kind, next(seeds)) == FETCH and figures.hit(RESUME) < RESUMES:
+                trial(RESUME, "as before", next(seeds))
 
         seeds = iter(range(1, 1000))
         for number, aimed in enumerate(SCHEDULE):
-            trial(aimed, "same" if number % 2 == 0 else "changed", next(seeds))
+            kind = "same" if number % 2 == 0 else "changed"
+            if aimed == FETCH:
+                fetch_trial(kind)
+            else:
+                trial(aimed, kind, next(seeds))
         for _ in range(MAX_RETRIES):  # a point a run went past too fast: aim at it again
             missing = [point for point in POINTS if not figures.hit(point)]
             if not missing and len(figures.trials) >= len(SCHEDULE):
                 break
             aimed = (missing or [rng.choice(POINTS)])[0]
-            trial(aimed, "changed" if aimed in LOAD_POINTS else "same", next(seeds))
+            if aimed in (FETCH, RESUME):
+                fetch_trial("same")
+            else:
+                trial(aimed, "changed" if aimed in LOAD_POINTS else "same", next(seeds))
 
         # The embedded PostgreSQL: a run with no DATABASE_URL (and no bucket: the quickstart's
         # defaults) starts it in its data dir, and is killed in the middle of its load.
@@ -624,12 +658,17 @@ def test_kill_minus_nine_soak(tmp_path, s3, bucket, postgres_url, users_table, p
     elapsed = time.monotonic() - started
 
     hits = Counter(hit for _, _, hit in figures.trials)
+    logs = [log.read_text(errors="replace") for log in sorted(tmp_path.glob("run-*.log"))]
+    resumes = sum(RESUMING in log for log in logs)
+    refused = sum("cannot resume" in log for log in logs)
     report = [
         f"kill -9 soak: {len(figures.trials)} killed runs, {len(figures.missed)} missed"
         f" ({figures.missed}), {elapsed:.0f} s in all; a clean run takes {clean_seconds:.1f} s,"
         f" the day file is {day_bytes / 2**20:.1f} MiB ({USERS} users)",
         "  points hit: " + ", ".join(f"{point} {count}" for point, count in hits.items()),
         f"  mid-upsert kills by statement: {dict(figures.upsert_statements)}",
+        f"  runs that found a killed crawl's pages: {resumes}, of which {refused} crawled again"
+        " from page 1 (the list had changed since)",
         "  trials (day: aimed -> hit): "
         + "; ".join(f"{day}: {aimed} -> {hit}" for day, aimed, hit in figures.trials),
         f"  kills at {min(figures.kill_seconds):.1f}-{max(figures.kill_seconds):.1f} s into a run",
@@ -663,6 +702,40 @@ def test_kill_minus_nine_soak(tmp_path, s3, bucket, postgres_url, users_table, p
     assert orjson.loads(embedded_manifest.read_bytes())["sha256"] == (
         hashlib.sha256(embedded_object.read_bytes()).hexdigest()
     )
+
+
+def test_a_crawl_killed_half_way_is_resumed_by_the_next_run(
+    tmp_path, s3, bucket, postgres_url, users_table, pg
+):
+    """kill -9 when the server is asked for the middle page: the next run asks for the pages
+    the killed one had not saved, and the last one it had saved again, and loads the users."""
+    served = generate_users(50 * PAGE_SIZE)
+    data_dir = tmp_path / "data"
+    settings = deployment_settings(s3, bucket, postgres_url)
+    settings |= {"USERS_TABLE": users_table, "USERS_PIPELINE_DATA_DIR": str(data_dir)}
+    files = LAYOUT.day_files(data_dir, utc_today())
+    with GoRestServer(served) as gorest:
+        settings["USERS_API_URL"] = gorest.url
+        killed = Run(tmp_path, tmp_path / "killed.log", settings)
+        gorest.on_request = lambda page: page == 25 and os.killpg(killed.proc.pid, signal.SIGKILL)
+        assert killed.finish()[0] == -signal.SIGKILL
+        gorest.on_request = None
+        saved = len(files.journal.read_bytes().splitlines()) - 1  # after the crawl's own line
+        asked = len(gorest.requests)
+
+        run = Run(tmp_path, tmp_path / "resumed.log", settings)
+        status, _ = run.finish()
+        requests = len(gorest.requests) - asked
+
+    assert status == 0, run.output()[-3000:]
+    assert 25 - 8 - 1 <= saved < 25  # up to eight requests in flight when it was killed
+    assert f"resuming an interrupted crawl after page {saved}" in run.output()
+    assert requests == 50 - saved + 1
+    assert orjson.loads(files.manifest.read_bytes())["pages_resumed"] == saved
+    rows = pg.execute(
+        f"SELECT id, name, email, gender, status FROM {users_table} ORDER BY id"
+    ).fetchall()
+    assert rows == current_users(served)
 
 
 def test_a_first_start_killed_while_creating_the_cluster_leaves_none_half_made(tmp_path):

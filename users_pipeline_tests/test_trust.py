@@ -11,6 +11,7 @@ from users_pipeline.offline import Faults
 from users_pipeline.orchestration.resources import ApiResource
 from users_pipeline_tests.conftest import DAY, pg_users_table, raw_users_json, s3_users_object
 from users_pipeline_tests.test_pipeline import (
+    ACCEPT_DELETES,
     LAYOUT,
     RELOAD,
     archived_users,
@@ -139,7 +140,7 @@ def test_a_third_of_users_disappearing_is_soft_deleted(resources, gorest, pg, us
     gorest.users = [u for u in gorest.users if u["id"] not in gone]
     next_day = DAY + timedelta(days=1)
 
-    result = run(resources, day=next_day)
+    result = run(resources, day=next_day, run_config=ACCEPT_DELETES)
 
     loaded = metadata(result, "pg_users_table")
     assert loaded["rows_marked_deleted"] == len(gone)
@@ -314,13 +315,13 @@ def test_backfill_from_the_archive_in_any_order_matches_the_daily_runs(
         gorest.users = [dict(u) for u in everyone if rng.random() < 0.8]
         for user in rng.sample(gorest.users, 100):
             user["status"] = "inactive" if user["status"] == "active" else "active"
-        run(resources, day=day)
+        run(resources, day=day, run_config=ACCEPT_DELETES)
     daily = pg.execute(f"SELECT * FROM {users_table} ORDER BY id").fetchall()
     pg.execute(f"DROP TABLE {users_table}, {users_table}_loads, {users_table}_rejects")
     requests_before = len(gorest.requests)
 
     for day in rng.sample(days, len(days)):
-        run(resources, assets=[pg_users_table], day=day)
+        run(resources, assets=[pg_users_table], day=day, run_config=ACCEPT_DELETES)
 
     assert len(gorest.requests) == requests_before
     assert pg.execute(f"SELECT * FROM {users_table} ORDER BY id").fetchall() == daily

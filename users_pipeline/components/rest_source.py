@@ -45,7 +45,9 @@ from users_pipeline.orchestration.resources import (
     PostgresResource,
 )
 from users_pipeline.settings import (
+    DEFAULT_MAX_COUNT_CHANGE,
     DEFAULT_MAX_CRAWLS,
+    DEFAULT_MAX_DELETE_SHARE,
     DEFAULT_MAX_REJECT_SHARE,
     DEFAULT_PAGINATOR,
     DEFAULT_SCHEDULE_CRON,
@@ -67,6 +69,8 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     resource_keys: ResourceKeys = ResourceKeys()
     max_crawls: int = DEFAULT_MAX_CRAWLS
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE
+    max_count_change: float = DEFAULT_MAX_COUNT_CHANGE
     # Whether a record absent from a complete crawl is marked deleted; unset, only where the
     # pagination style proves the crawl saw the whole list (it states a total).
     soft_deletes: bool | None = None
@@ -85,7 +89,13 @@ class RestSource(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         where = context.path / "defs.yaml"
         contract, cron = self._checked(where)
-        thresholds = Thresholds(self.max_crawls, self.max_reject_share, self.soft_deletes)
+        thresholds = Thresholds(
+            self.max_crawls,
+            self.max_reject_share,
+            self.soft_deletes,
+            self.max_delete_share,
+            self.max_count_change,
+        )
         assets = build_assets(
             contract, self.names, self.group or self.name, thresholds, _importable_path(where)
         )

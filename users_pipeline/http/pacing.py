@@ -62,7 +62,8 @@ class StatedBudget:
 
 
 class RateBudget:
-    """When the next request, from any thread, may start; every wait is counted in `stats`."""
+    """When the next request, from any thread, may start; every wait is counted in `stats`.
+    `requests_per_minute` is at least 1 (`endpoint.list_endpoint` checks it)."""
 
     def __init__(
         self,
@@ -72,8 +73,6 @@ class RateBudget:
         *,
         requests_per_minute: int | None = None,
     ) -> None:
-        if requests_per_minute is not None and requests_per_minute < 1:
-            raise ValueError(f"requests_per_minute must be at least 1, got {requests_per_minute}")
         self._stats = stats
         self._sleep = sleep
         self._clock = clock

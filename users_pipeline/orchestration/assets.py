@@ -15,6 +15,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
+    Config,
     FreshnessPolicy,
     MaterializeResult,
     asset,
@@ -23,14 +24,15 @@ from dagster import (
 from users_pipeline.contract.record import RecordContract
 from users_pipeline.http.stats import CrawlStats
 from users_pipeline.orchestration.checks import (
-    ROWS_MATCH_ARCHIVE,
+    LOAD_CHECKS,
     check_output,
     fetch_check_results,
     fetch_check_specs,
-    load_check_spec,
-    rows_match_archive,
+    load_check_specs,
+    load_evaluations,
+    refused_evaluation,
 )
-from users_pipeline.orchestration.config import LoadConfig, Thresholds, fetch_config
+from users_pipeline.orchestration.config import Thresholds, fetch_config, load_config
 from users_pipeline.orchestration.descriptions import (
     fetch_description,
     load_description,
@@ -54,6 +56,7 @@ from users_pipeline.snapshot.verdicts import Rerun
 from users_pipeline.storage import upload
 from users_pipeline.storage.layout import DayFiles
 from users_pipeline.warehouse.archived_days import DayLoadReport, load_archived_days
+from users_pipeline.warehouse.guards import DeleteGuard, DeletesRefused
 
 # Loaded by 03:00 UTC each day, from a run that started after midnight.
 LOADED_BY_3AM = FreshnessPolicy.cron(
@@ -82,7 +85,7 @@ def build_assets(
     }
     fetch = _fetch_asset(contract, source, thresholds, defs_yaml, daily)
     archived = _upload_asset(source, fetch, daily)
-    return [fetch, archived, _load_asset(contract, source, archived, daily)]
+    return [fetch, archived, _load_asset(contract, source, thresholds, defs_yaml, archived, daily)]
 
 
 def _fetch_asset(
@@ -227,9 +230,14 @@ def _archive_days(context: AssetExecutionContext, source: SourceNames) -> list[u
 
 
 def _load_asset(
-    contract: RecordContract, source: SourceNames, upload_asset: AssetsDefinition, daily: dict
+    contract: RecordContract,
+    source: SourceNames,
+    limits: Thresholds,
+    defs_yaml: str | None,
+    upload_asset: AssetsDefinition,
+    daily: dict,
 ) -> AssetsDefinition:
-    schema = column_schema(contract)
+    schema, run_config = column_schema(contract), load_config(limits)
 
     @asset(
         **daily,
@@ -242,18 +250,29 @@ def _load_asset(
         # Each loaded day is its own materialization (see `metadata.load_materialization`).
         output_required=False,
         freshness_policy=LOADED_BY_3AM,
-        check_specs=[load_check_spec(source.table, daily_partitions)],
+        check_specs=load_check_specs(source.table, limits, daily_partitions),
     )
-    def load_day(context: AssetExecutionContext, config: LoadConfig) -> Iterator[object]:
+    def load_day(context: AssetExecutionContext, config: run_config) -> Iterator[object]:
         postgres = getattr(context.resources, source.postgres)
         days, table = partition_days(context), str(postgres.table_name)
         context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
+        archive, key = getattr(context.resources, source.archive), context.asset_key
+        # The archive the days load from, where accepted deletes are recorded.
+        guard = DeleteGuard(
+            limits.max_delete_share, config.max_delete_share, archive.get_archive(),
+            archive.layout(source.name), table, source.table, defs_yaml,
+        )  # fmt: skip
         with failure_on_pipeline_error(), postgres.connect() as conn:
-            for loaded in _load_archived(context, conn, contract, source, config.reload):
-                log_load(context.log, loaded, table)
-                yield load_materialization(loaded, context.asset_key, table, schema)
-                yield rows_match_archive(loaded, context.asset_key)
-        yield check_output(context, ROWS_MATCH_ARCHIVE)
+            try:
+                for loaded in _load_archived(context, conn, contract, source, config, guard):
+                    log_load(context.log, loaded, table)
+                    yield load_materialization(loaded, key, table, schema)
+                    yield from load_evaluations(loaded, guard, limits, key)
+            except DeletesRefused as refused:
+                yield refused_evaluation(refused, key)
+                raise
+        for name in LOAD_CHECKS:
+            yield check_output(context, name)
 
     return load_day
 
@@ -263,21 +282,22 @@ def _load_archived(
     conn: psycopg.Connection,
     contract: RecordContract,
     source: SourceNames,
-    reload: bool,
+    config: Config,
+    guard: DeleteGuard,
 ) -> Iterator[DayLoadReport]:
-    """The run's days loaded from the archive, each as it commits; a day not archived is
-    skipped in a range, and fails a one-day run naming the assets that archive it."""
-    archive = getattr(context.resources, source.archive)
+    """The run's days loaded from the guard's archive, each as it commits; a day not archived
+    is skipped in a range, and fails a one-day run naming the assets that archive it."""
     today, snapshot_of = context.resources.clock.today(), _snapshot_of(context, source)
     return load_archived_days(
         conn,
-        archive.get_archive(),
-        archive.layout(source.name),
+        guard.store,
+        guard.layout,
         getattr(context.resources, source.postgres).table_name,
         contract,
         partition_days(context),
         source.table,
-        reload,
+        config.reload,
+        on_deletes=guard,
         on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
         explain_missing=lambda day, missing: not_archived(
             day, today, source.name, str(missing), source.assets, snapshot_of(day)

@@ -114,6 +114,7 @@ class JournalWriter:
     def __init__(self, path: Path, identity: str, saved: SavedCrawl | None) -> None:
         self.path, self._identity, self._saved = path, identity, saved
         self._file: BinaryIO | None = None
+        self._pages = 0
 
     def __enter__(self) -> JournalWriter:
         if self._saved is None:
@@ -130,6 +131,7 @@ class JournalWriter:
         facts = asdict(replace(page, records=[]))
         del facts["records"]
         self._append({**facts, "record_count": len(page.records), "end": end})
+        self._pages += 1
 
     def _append(self, line: dict) -> None:
         assert self._file is not None
@@ -137,8 +139,11 @@ class JournalWriter:
         self._file.flush()
 
     def __exit__(self, *exc_info: object) -> None:
+        """Closed; a crawl that failed before it saved a page leaves no journal."""
         assert self._file is not None
         self._file.close()
+        if exc_info[0] is not None and self._saved is None and not self._pages:
+            self.path.unlink()
 
 
 def _replayed(

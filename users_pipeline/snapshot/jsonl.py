@@ -48,9 +48,7 @@ class JsonLinesWriter:
         if self._keep_bytes is None:
             self._file = self._done.enter_context(replaced_when_done(self.path))
         else:
-            self._file = self._done.enter_context(
-                continued_until_done(self.path, self._keep_bytes)
-            )
+            self._file = self._done.enter_context(continued_until_done(self.path, self._keep_bytes))
         return self
 
     def write(self, records: Sequence[dict]) -> None:

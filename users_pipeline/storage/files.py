@@ -61,13 +61,18 @@ def replaced_when_done(path: Path) -> Iterator[BinaryIO]:
 def continued_until_done(path: Path, keep_bytes: int) -> Iterator[BinaryIO]:
     """Like `replaced_when_done`, but continuing the first `keep_bytes` an interrupted writer
     left in `<name>.partial` (0: none kept), and leaving the partial file on an error, for the
-    next writer to continue."""
+    next writer to continue, unless it is empty."""
     partial = partial_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(partial, "r+b" if keep_bytes else "wb") as file:
         file.truncate(keep_bytes)
         file.seek(keep_bytes)
-        yield file
+        try:
+            yield file
+        except BaseException:
+            if not file.tell():
+                partial.unlink()
+            raise
         file.flush()
         os.fsync(file.fileno())
     os.replace(partial, path)

@@ -9,6 +9,7 @@ For the source `users` under the prefix `users`:
     users/dt=2026-11-24/users.jsonl                   the archived records
     users/_rejects/dt=2026-11-24/users.jsonl          the archived rejects
     users/_manifests/dt=2026-11-24/users.json         the archived manifest
+    users/_accepted/dt=2026-11-24/users.json          deletes above the limit, accepted
 
 Every object is JSON Lines: records and rejects one per line (`.jsonl`), the manifest one object
 on one line. The prefix holds one lake table: Hive, Spark, Athena and Arrow skip names that start
@@ -73,6 +74,10 @@ class SourceLayout:
             rejects=self._key("_rejects", _partition(day), f"{self.name}.jsonl"),
             manifest=self._key("_manifests", _partition(day), f"{self.name}.json"),
         )
+
+    def acceptance_key(self, day: date) -> str:
+        """Where a day's mass delete, once accepted, is recorded (see `warehouse.guards`)."""
+        return self._key("_accepted", _partition(day), f"{self.name}.json")
 
     def staging_keys(self, day: date) -> DayKeys:
         """Where a fetch on one machine leaves the day for the archive step on another (see

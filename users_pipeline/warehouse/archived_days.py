@@ -21,12 +21,15 @@ from users_pipeline.snapshot.jsonl import iter_json_arrays
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import Archive, MissingObjectError, verified_chunks
 from users_pipeline.storage.layout import DayKeys, SourceLayout
-from users_pipeline.warehouse.bookkeeping import already_loaded
+from users_pipeline.warehouse.bookkeeping import already_loaded, previous_load
 from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.preview import preview
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.result import LoadResult
 from users_pipeline.warehouse.table_name import TableName
+
+# Told a day (its date and sha256) would mark deletes of current_rows deleted; may refuse it.
+DeletesHook = Callable[[date, str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class DayLoadReport:
     result: LoadResult
     preview: str  # Markdown
     seconds: float
+    previous: tuple[date, int] | None  # the latest day loaded before it, and its valid rows
 
 
 def find_archived_day(store: Archive, layout: SourceLayout, day: date) -> ArchivedDay:
@@ -65,13 +69,15 @@ def load_archived_days(
     reload: bool = False,
     on_missing: Callable[[date, str], None] = lambda day, reason: None,
     explain_missing: Callable[[date, MissingObjectError], PipelineError] = lambda day, error: error,
+    on_deletes: DeletesHook = lambda day, sha256, deletes, current_rows: None,
 ) -> Iterator[DayLoadReport]:
     """Load `days` in date order, each in its own transaction, yielding each as it commits.
 
     A day missing from the archive fails a one-day load with `explain_missing`'s error (what
     the day's absence means); in a range it is reported to `on_missing` and skipped, so a
     rebuild loads every day there is. `asset` is what loads the table, named in the notices of
-    what to run.
+    what to run. `on_deletes` may refuse a day that would mark current rows deleted (see
+    `load.load_day`).
     """
     for day in sorted(days):
         try:
@@ -83,9 +89,12 @@ def load_archived_days(
             on_missing(day, str(explained))
             continue
         started = time.monotonic()
-        result = load_archived_day(conn, store, archived, table, contract, asset, reload)
+        result = load_archived_day(
+            conn, store, archived, table, contract, asset, reload, on_deletes
+        )
         first_rows = preview(conn, table, contract.key.name, day)
-        yield DayLoadReport(archived, result, first_rows, time.monotonic() - started)
+        previous = previous_load(conn, table, day)
+        yield DayLoadReport(archived, result, first_rows, time.monotonic() - started, previous)
 
 
 def load_archived_day(
@@ -96,6 +105,7 @@ def load_archived_day(
     contract: RecordContract,
     asset: str,
     reload: bool = False,
+    on_deletes: DeletesHook = lambda day, sha256, deletes, current_rows: None,
 ) -> LoadResult:
     """Load the day, unless it was already loaded from this very object (and not `reload`)."""
     snapshot = archived.snapshot
@@ -115,4 +125,9 @@ def load_archived_day(
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
         # records need no second check (the sha256 is verified before commit).
         rows = split_batches(arrays, rejects, contract, checked=snapshot.rejected_records == 0)
-        return load_day(conn, table, contract, rows, provenance, rejects, asset)
+        return load_day(
+            conn, table, contract, rows, provenance, rejects, asset,
+            on_deletes=lambda deletes, current_rows: on_deletes(
+                archived.day, snapshot.sha256, deletes, current_rows
+            ),
+        )  # fmt: skip

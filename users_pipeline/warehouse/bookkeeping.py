@@ -62,6 +62,18 @@ def already_loaded(
     return LoadResult.of_skipped_day(rows_loaded, rows_rejected, table_rows, current_rows)
 
 
+def previous_load(conn: psycopg.Connection, table: TableName, day: date) -> tuple[date, int] | None:
+    """The latest day `<table>_loads` lists before `day`, and the valid rows it loaded."""
+    query = sql.SQL(
+        "SELECT snapshot_date, rows_loaded FROM {} WHERE snapshot_date < %s"
+        " ORDER BY snapshot_date DESC LIMIT 1"
+    ).format(table.loads.identifier)
+    with conn.cursor() as cursor:
+        cursor.execute(query, (day,))
+        found = cursor.fetchone()
+    return None if found is None else (found[0], found[1])
+
+
 def lost_history(
     statements: LoadStatements, setup: TableSetup, was_empty: bool, asset: str
 ) -> list[str]:

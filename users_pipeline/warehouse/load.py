@@ -10,7 +10,7 @@ serializes concurrent loads of the same table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +39,7 @@ from users_pipeline.warehouse.statements import (
     UNSEEN,
     UNSEEN_KEYS,
     UPSERT,
+    WOULD_DELETE,
     LoadStatements,
 )
 from users_pipeline.warehouse.table_name import TableName
@@ -62,12 +63,15 @@ def load_day(
     provenance: DayProvenance,
     rejects: list[Reject],
     asset: str,
+    on_deletes: Callable[[int, int], None] = lambda deletes, current_rows: None,
 ) -> LoadResult:
     """Upsert one day's rows, record its rejects and soft deletes, in one transaction.
 
     `rejects` is filled while `row_batches` is consumed (see `validation.split_batches`).
-    `asset` is what loads the table, named in the notices of what to run. Any error leaves
-    every table as it was.
+    `asset` is what loads the table, named in the notices of what to run. A new latest day
+    whose complete crawl lacks current rows tells `on_deletes` how many of how many current
+    rows it would mark deleted, before it writes any: raising there refuses the day. Any error
+    leaves every table as it was.
     """
     with conn.transaction(), conn.cursor() as cursor:
         _lock_and_plan(cursor, table)
@@ -76,7 +80,7 @@ def load_day(
         (was_empty,) = statements.fetch("SELECT NOT EXISTS (SELECT FROM {target})")
         notices = lost_history(statements, setup, was_empty, asset)
         statements.place_in_history()
-        written = _write_day(statements, row_batches, setup, was_empty)
+        written = _write_day(statements, row_batches, setup, was_empty, on_deletes)
         record_load(statements, written.staged, rejects)
     return LoadResult(
         **written._asdict(),
@@ -92,6 +96,7 @@ def _write_day(
     row_batches: Iterable[Sequence[Row]],
     setup: TableSetup,
     was_empty: bool,
+    on_deletes: Callable[[int, int], None],
 ) -> _Written:
     """Write the day by the cheapest way that is right for it, and keep its row hashes if it
     is the latest day: against the previous day's hashes if they may be used (only the rows
@@ -107,9 +112,9 @@ def _write_day(
     if was_empty:
         written = _copy_into_empty(statements, row_batches, setup.created, day)
     elif previous is not None:
-        written = _upsert_changed_rows(statements, row_batches, previous)
+        written = _upsert_changed_rows(statements, row_batches, previous, on_deletes)
     else:
-        written = _upsert_through_staging(statements, row_batches, day)
+        written = _upsert_through_staging(statements, row_batches, day, on_deletes)
     if day is not None or was_empty:  # an emptied table's hashes describe nothing
         keep_hashes(statements, day.parts() if day is not None else None)
     return written
@@ -158,7 +163,10 @@ def _copy_into_empty(
 
 
 def _upsert_through_staging(
-    statements: LoadStatements, row_batches: Iterable[Sequence[Row]], day: DayHashes | None
+    statements: LoadStatements,
+    row_batches: Iterable[Sequence[Row]],
+    day: DayHashes | None,
+    on_deletes: Callable[[int, int], None],
 ) -> _Written:
     """The day through a staging table: its changes in one join, then written."""
     # Unlogged, not temporary: parallel workers can read it (see `CHANGES`). Nobody else
@@ -178,11 +186,21 @@ def _upsert_through_staging(
     # would cost as much as the comparison).
     statements.run("ANALYZE {staging} ({key})")
     statements.run(CHANGES, unchanged=statements.unchanged_condition())
-    return _write_changes(statements, staged)
+    statements.run("DROP TABLE {staging}")
+    _ask_before_deleting(statements, on_deletes)
+    inserted, updated = statements.fetch(UPSERT, skip_unchanged=sql.SQL(""))
+    unseen, deleted = _soft_delete(statements)
+    table_rows, current_rows = statements.fetch(
+        "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}"
+    )
+    return _Written(staged, inserted, updated, unseen, deleted, table_rows, current_rows)
 
 
 def _upsert_changed_rows(
-    statements: LoadStatements, row_batches: Iterable[Sequence[Row]], previous: ChangedRows
+    statements: LoadStatements,
+    row_batches: Iterable[Sequence[Row]],
+    previous: ChangedRows,
+    on_deletes: Callable[[int, int], None],
 ) -> _Written:
     """A new latest day whose rows with the previous day's hash are left as they are: only the
     others are COPYed, into the changes, and the upsert skips those the table already holds.
@@ -205,6 +223,7 @@ def _upsert_changed_rows(
     statements.params["gone_keys"] = previous.gone()
     statements.params["absent_keys"] = np.setdiff1d(absent, returning).tolist()
     statements.run(UNSEEN_KEYS)
+    _ask_before_deleting(statements, on_deletes, current_rows)
     skip = sql.SQL("WHERE NOT ({})").format(statements.unchanged_condition("excluded"))
     inserted, updated = statements.fetch(UPSERT, skip_unchanged=skip)
     unseen, deleted = _soft_delete(statements)
@@ -213,15 +232,22 @@ def _upsert_changed_rows(
     return _Written(staged, inserted, updated, unseen, deleted, table_rows + inserted, current_rows)
 
 
-def _write_changes(statements: LoadStatements, staged: int) -> _Written:
-    """Write the changes found, once the staging table is no longer needed."""
-    statements.run("DROP TABLE {staging}")
-    inserted, updated = statements.fetch(UPSERT, skip_unchanged=sql.SQL(""))
-    unseen, deleted = _soft_delete(statements)
-    table_rows, current_rows = statements.fetch(
-        "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}"
-    )
-    return _Written(staged, inserted, updated, unseen, deleted, table_rows, current_rows)
+def _ask_before_deleting(
+    statements: LoadStatements,
+    on_deletes: Callable[[int, int], None],
+    current_rows: int | None = None,
+) -> None:
+    """Tell `on_deletes` how many of the `current_rows` (counted if not given) a new latest
+    day, complete, would mark deleted, before any is written: it may refuse the day."""
+    if not statements.params["deleted_now"]:
+        return
+    (deletes,) = statements.fetch(WOULD_DELETE)
+    if deletes:
+        if current_rows is None:
+            (current_rows,) = statements.fetch(
+                "SELECT count(*) FROM {target} WHERE deleted_at IS NULL"
+            )
+        on_deletes(deletes, current_rows)
 
 
 def _soft_delete(statements: LoadStatements) -> tuple[int, int]:

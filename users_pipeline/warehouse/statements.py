@@ -54,6 +54,11 @@ BEFORE_STAGED = (
     " coalesce(array_agg({key}) FILTER (WHERE last_seen IS NOT NULL AND deleted_at IS NULL),"
     " '{{}}') FROM {target}"
 )
+# The current rows a new latest day, complete, would mark deleted: asked before any is written.
+WOULD_DELETE = (
+    "SELECT count(*) FROM _load_changes AS c JOIN {target} AS t ON t.{key} = c.{key}"
+    " WHERE NOT c.seen AND t.deleted_at IS NULL"
+)
 # Write the records the day says something new about.
 UPSERT = (
     "WITH written AS ("

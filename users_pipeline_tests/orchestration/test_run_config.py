@@ -37,7 +37,7 @@ def test_the_scaffold_shows_the_run_config_with_the_sources_values(monkeypatch, 
 
     assert config["ops"] == {
         "raw_users_json": {"config": {"max_crawls": 3, "max_reject_share": 0.01}},
-        "pg_users_table": {"config": {"reload": False}},
+        "pg_users_table": {"config": {"max_delete_share": 0.2, "reload": False}},
     }
     resources = config["resources"]
     assert resources["data_dir"] == {"config": {"handover": "local"}}

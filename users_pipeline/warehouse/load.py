@@ -116,7 +116,7 @@ def _write_day(
     else:
         written = _upsert_through_staging(statements, row_batches, day, on_deletes)
     if day is not None or was_empty:  # an emptied table's hashes describe nothing
-        keep_hashes(statements, day.parts() if day is not None else None)
+        keep_hashes(statements, day)
     return written
 
 

@@ -131,6 +131,7 @@ class ChangedRows:
         self.keys, self.hashes, self.low = keys, hashes, low
         self.seen = np.zeros(keys.size, dtype=bool)
         self._new: list[tuple[np.ndarray, np.ndarray]] = []
+        self._changed = 0
 
     def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
         keys = np.fromiter(map(self._key, batch), np.int64, len(batch))
@@ -144,6 +145,7 @@ class ChangedRows:
         self.seen[at[known]] = True
         changed = known & ~same
         self.hashes[at[changed]] = hashes[changed]
+        self._changed += int(changed.sum())
         if not known.all():
             self._new.append((keys[~known], hashes[~known]))
         if same.all():
@@ -153,6 +155,10 @@ class ChangedRows:
     def new_keys(self) -> np.ndarray:
         """The keys of this day that the previous day lacked, sorted."""
         return np.sort(np.concatenate([keys for keys, _ in self._new] or [np.empty(0, np.int64)]))
+
+    def same_as_before(self) -> bool:
+        """Whether this day's rows are the previous day's, every one."""
+        return not (self._new or self._changed) and bool(self.seen.all())
 
     def gone(self) -> list[int]:
         """The previous day's keys this day lacks."""
@@ -239,16 +245,20 @@ def previous_hashes(statements: LoadStatements) -> ChangedRows | None:
     return ChangedRows(statements.contract, keys, hashes, low)
 
 
-def keep_hashes(
-    statements: LoadStatements, parts: Iterator[tuple[np.ndarray, np.ndarray]] | None
-) -> None:
-    """Replace the kept hashes with this day's `parts` (None: keep none)."""
+def keep_hashes(statements: LoadStatements, day: DayHashes | ChangedRows | None) -> None:
+    """Replace the kept hashes with this day's (None: keep none). A day the same as the
+    previous one only puts its date and sha256 on them."""
+    if isinstance(day, ChangedRows) and day.same_as_before():
+        statements.run(
+            "UPDATE {hashes} SET (snapshot_date, sha256) = (%(snapshot_date)s, %(sha256)s)"
+        )
+        return
     exists = not statements.cursor.execute(
         "SELECT to_regclass(%s) IS NULL", (statements.table.hashes.regclass,)
     ).fetchone()[0]
     if exists:
         statements.run("TRUNCATE {hashes}")  # as cheap as it gets: loads of the table queue
-    if parts is None:
+    if day is None:
         return
     if not exists:
         statements.run(_CREATE)
@@ -256,11 +266,11 @@ def keep_hashes(
         "COPY {} (part, snapshot_date, sha256, contract, keys, hashes) FROM STDIN"
         " (FORMAT binary, FREEZE)"
     ).format(statements.fragments["hashes"])
-    day, sha256 = statements.provenance.snapshot_date, statements.provenance.sha256
+    made_by = (statements.provenance.snapshot_date, statements.provenance.sha256)
     contract = contract_digest(statements.contract)
     with statements.cursor.copy(copy) as rows:
         rows.set_types(["integer", "date", "text", "text", "bytea", "bytea"])
-        for number, (keys, hashes) in enumerate(parts):
+        for number, (keys, hashes) in enumerate(day.parts()):
             rows.write_row(
-                (number, day, sha256, contract, keys.astype("<i8").tobytes(), hashes.tobytes())
+                (number, *made_by, contract, keys.astype("<i8").tobytes(), hashes.tobytes())
             )

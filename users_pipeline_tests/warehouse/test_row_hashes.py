@@ -229,3 +229,15 @@ def test_keys_near_or_far_apart(pg, table, postgres_url, spread):
         result = load(conn, table, first, day=DAY3)
     assert (result.inserted, result.updated, result.unseen, result.unchanged) == (0, 2, 1, 3)
     assert [row[:5] for row in contents(pg, table) if row[-1] is None] == sorted(first)
+
+
+def test_a_day_the_same_as_the_previous_keeps_its_hashes_under_its_date(pg, table, postgres_url):
+    with psycopg.connect(postgres_url) as conn:
+        load(conn, table, rows(20))
+        before = pg.execute(f"SELECT part, keys, hashes FROM {table.hashes}").fetchall()
+        load(conn, table, rows(20), day=DAY2)
+        assert kept_day(pg, table) == DAY2
+        assert pg.execute(f"SELECT part, keys, hashes FROM {table.hashes}").fetchall() == before
+        edit_by_hand(pg, table, 7000003)
+        load(conn, table, rows(20), day=DAY3)  # still against the same hashes
+    assert name_of(pg, table, 7000003) == "edited by hand"

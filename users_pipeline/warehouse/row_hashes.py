@@ -34,10 +34,13 @@ from users_pipeline.warehouse.statements import LoadStatements
 PART_ROWS = 1 << 13  # keys and hashes per row of `<table>_hashes`: 192 KiB, little to hold
 _HASH = np.dtype((np.uint64, 2))  # XXH3-128, as two 64-bit words
 
+# Stored as they are: the hashes do not compress, and trying costs time (before PostgreSQL 16,
+# CREATE TABLE cannot say so itself).
 _CREATE = (
     "CREATE UNLOGGED TABLE IF NOT EXISTS {hashes} (part integer PRIMARY KEY,"
     " snapshot_date date NOT NULL, sha256 text NOT NULL, contract text NOT NULL,"
-    " keys bytea STORAGE EXTERNAL NOT NULL, hashes bytea STORAGE EXTERNAL NOT NULL)"
+    " keys bytea NOT NULL, hashes bytea NOT NULL);"
+    " ALTER TABLE {hashes} ALTER keys SET STORAGE EXTERNAL, ALTER hashes SET STORAGE EXTERNAL"
 )
 # Every part made by the latest day the log lists, under this contract; how many rows, the
 # lowest key and the highest (the first and last 8 bytes of the parts, in key order).

@@ -116,7 +116,11 @@ def load_archived_day(
     with store.read_chunks(archived.keys.records) as chunks:
         arrays = iter_json_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
         provenance = DayProvenance(
-            archived.day, snapshot.marks_deletions, archived.uri, snapshot.sha256
+            archived.day,
+            snapshot.marks_deletions,
+            archived.uri,
+            snapshot.sha256,
+            snapshot.valid_records,
         )
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
         # records need no second check (the sha256 is verified before commit).

@@ -20,7 +20,9 @@ from typing import Any
 
 from benchmarks.services import run_until_interrupted
 from users_pipeline.http.client import RestClient
+from users_pipeline.http.endpoint import list_endpoint
 from users_pipeline.offline import Faults, GoRestServer, generate_users
+from users_pipeline.settings import SettingNames
 
 PAGES = 360
 LIMIT = 90
@@ -37,7 +39,8 @@ def measure_pacing(
     users = generate_users(pages * PAGE_SIZE)
     with GoRestServer(users) as server:
         server.faults = Faults(rate_limit=limit, window_seconds=window_seconds)
-        with RestClient(server.url, page_size=PAGE_SIZE) as client:
+        endpoint = list_endpoint(page_size=PAGE_SIZE, names=SettingNames())
+        with RestClient(server.url, endpoint=endpoint) as client:
             started = time.perf_counter()
             crawled = sum(len(page.records) for page in client.iter_pages())
             seconds = time.perf_counter() - started

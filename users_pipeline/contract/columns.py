@@ -69,6 +69,6 @@ def _identifier(max_length: int) -> re.Pattern[str]:
 # the suffixes of the tables the warehouse keeps beside it, which must not be truncated into
 # another table's name.
 MAX_NAME_BYTES = 63
-SIBLING_SUFFIXES = ("_loads", "_rejects", "_staging", "_history", "_hdays", "_changes")
+SIBLING_SUFFIXES = ("_loads", "_rejects", "_staging", "_hashes", "_history", "_hdays", "_changes")
 COLUMN_NAME = _identifier(MAX_NAME_BYTES)
 TABLE_NAME = _identifier(MAX_NAME_BYTES - max(map(len, SIBLING_SUFFIXES)))

@@ -115,7 +115,11 @@ def load_archived_day(
         return loaded
     rejects: list[Reject] = []
     provenance = DayProvenance(
-        archived.day, snapshot.marks_deletions, archived.uri, snapshot.sha256
+        archived.day,
+        snapshot.marks_deletions,
+        archived.uri,
+        snapshot.sha256,
+        snapshot.valid_records,
     )
     rows = archived_rows(store, archived, contract, rejects)
     return load_day(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Protocol
 
 import msgspec
 import psycopg
@@ -11,6 +12,12 @@ from psycopg import sql
 
 from users_pipeline.contract.exact_values import copy_text
 from users_pipeline.contract.record import RecordContract, Row
+
+
+class RowSelection(Protocol):
+    def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
+        """The rows of `batch` to copy; `lines` are its rows as JSON lines."""
+        ...
 
 
 def copy_rows(
@@ -21,11 +28,13 @@ def copy_rows(
     *,
     constants: bool,
     freeze: bool,
+    selection: RowSelection | None = None,
 ) -> int:
-    """COPY every row into the table `into`, a batch at a time (`_csv_batch`): the rows copied.
+    """COPY the rows into the table `into`, a batch at a time (`_csv_batch`): the day's rows.
     Batches are small (see `BATCH_BYTES`), so the server parses one on its core while this
     process decodes and formats the next. With `constants`, each row ends with the contract's
-    constants (a staging table has no column for them).
+    constants (a staging table has no column for them). A `selection` sees every batch, and
+    picks the rows copied (see `row_hashes`).
 
     `freeze`, for a table created in this transaction, writes the rows frozen: the first
     read after the load (the next day's) then has no hint bits to set, page by page."""
@@ -39,14 +48,21 @@ def copy_rows(
         "COPY {} ({}) FROM STDIN"
         " WITH (FORMAT csv, ESCAPE '\\', NULL 'null', ENCODING 'UTF8', FREEZE {})"
     ).format(into, sql.SQL(", ").join(map(sql.Identifier, names)), sql.Literal(freeze))
-    copied = 0
+    rows = 0
     end = row_end.encode()
     with cursor.copy(statement) as copy:
         for batch in row_batches:
+            if not batch:
+                continue
+            rows += len(batch)
+            lines = _encode_json_lines(batch)
+            if selection is not None:
+                selected = selection.select(batch, lines)
+                if len(selected) < len(batch):
+                    batch, lines = selected, _encode_json_lines(selected)
             if batch:
-                copy.write(_csv_batch(batch, end))
-                copied += len(batch)
-    return copied
+                copy.write(_csv_batch(batch, lines, end))
+    return rows
 
 
 # A decimal is written as a string ("12.50"), as is a `json` field's JSON text: quoted, as
@@ -54,8 +70,9 @@ def copy_rows(
 _encode_json_lines = msgspec.json.Encoder(enc_hook=copy_text).encode_lines
 
 
-def _csv_batch(batch: Sequence[Row], row_end: bytes) -> bytes:
-    r"""Rows as CSV lines in the `ESCAPE '\'`, `NULL 'null'` dialect, each ending with `row_end`.
+def _csv_batch(batch: Sequence[Row], lines: bytes, row_end: bytes) -> bytes:
+    r"""Rows (`lines`, as `_encode_json_lines` wrote them) as CSV lines in the `ESCAPE '\'`,
+    `NULL 'null'` dialect, each ending with `row_end`.
 
     msgspec writes each row as a JSON array on its own line, in C: `[1,"Zoë",true,null,...]`.
     Without its brackets that line is already a row of this dialect, provided its only escapes
@@ -65,7 +82,6 @@ def _csv_batch(batch: Sequence[Row], row_end: bytes) -> bytes:
     A batch with any other escape, such as a control character in a name, is formatted in
     Python instead, the characters raw inside quotes.
     """
-    lines = _encode_json_lines(batch)
     if b"\\" in lines and b"\\" in lines.replace(b"\\\\", b"").replace(b'\\"', b""):
         end = row_end.decode()
         return "".join(",".join(map(_csv_value, row)) + end for row in batch).encode()

@@ -3,8 +3,9 @@
 The table's columns, their types and every column list come from the source's `RecordContract`.
 A load COPYs the day's rows into a staging table, then finds the day's changes in one join and
 upserts them by the key (into an empty table the COPY goes straight in); how the history of
-each record is kept is told in `statements`. An advisory lock per table serializes concurrent
-loads of the same table.
+each record is kept is told in `statements`. A new latest day stages only the rows whose hash
+differs from the previous day's, when it may (see `row_hashes`). An advisory lock per table
+serializes concurrent loads of the same table.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -22,12 +24,22 @@ from users_pipeline.warehouse.copy_rows import copy_rows
 from users_pipeline.warehouse.history import changes_stamp
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.result import LoadResult
-from users_pipeline.warehouse.schema import ensure_table
+from users_pipeline.warehouse.row_hashes import (
+    ChangedRows,
+    DayHashes,
+    hashed,
+    keep_hashes,
+    previous_hashes,
+)
+from users_pipeline.warehouse.schema import TableSetup, ensure_table
 from users_pipeline.warehouse.statements import (
+    BEFORE_STAGED,
     CHANGES,
     MARK_DELETED,
     SAVE_CHANGES,
+    STAGED_CHANGES,
     UNSEEN,
+    UNSEEN_KEYS,
     UPSERT,
     WOULD_DELETE,
     LoadStatements,
@@ -70,10 +82,7 @@ def load_day(
         (was_empty,) = statements.fetch("SELECT NOT EXISTS (SELECT FROM {target})")
         notices = lost_history(statements, setup, was_empty, asset)
         statements.place_in_history()
-        if was_empty:
-            written = _copy_into_empty(statements, row_batches, created=setup.created)
-        else:
-            written = _upsert_through_staging(statements, row_batches, on_deletes)
+        written = _write_day(statements, row_batches, setup, was_empty, on_deletes)
         record_load(statements, written.staged, rejects)
     return LoadResult(
         **written._asdict(),
@@ -82,6 +91,35 @@ def load_day(
         table_changes=setup.changes,
         notices=notices,
     )
+
+
+def _write_day(
+    statements: LoadStatements,
+    row_batches: Iterable[Sequence[Row]],
+    setup: TableSetup,
+    was_empty: bool,
+    on_deletes: Callable[[int, int], None],
+) -> _Written:
+    """Write the day by the cheapest way that is right for it, and keep its row hashes if it
+    is the latest day: against the previous day's hashes if they may be used (only the rows
+    whose hash differs are staged), else straight into an empty table, else through the full
+    join."""
+    latest = statements.is_latest and hashed(statements.contract)
+    previous = None
+    if latest and not (was_empty or setup.changes):
+        previous = previous_hashes(statements)
+    day: DayHashes | ChangedRows | None = previous
+    if day is None and latest:
+        day = DayHashes(statements.contract, expected_rows=statements.provenance.records)
+    if was_empty:
+        written = _copy_into_empty(statements, row_batches, setup.created, day)
+    elif previous is not None:
+        written = _upsert_changed_rows(statements, row_batches, previous, on_deletes)
+    else:
+        written = _upsert_through_staging(statements, row_batches, day, on_deletes)
+    if day is not None or was_empty:  # an emptied table's hashes describe nothing
+        keep_hashes(statements, day)
+    return written
 
 
 def _lock_and_plan(cursor: psycopg.Cursor, table: TableName) -> None:
@@ -99,12 +137,21 @@ def _lock_and_plan(cursor: psycopg.Cursor, table: TableName) -> None:
 
 
 def _copy_into_empty(
-    statements: LoadStatements, row_batches: Iterable[Sequence[Row]], created: bool
+    statements: LoadStatements,
+    row_batches: Iterable[Sequence[Row]],
+    created: bool,
+    day: DayHashes | None,
 ) -> _Written:
     """A first load or a rebuild: the rows go straight in, with no upsert."""
     target = statements.fragments["target"]
     staged = copy_rows(
-        statements.cursor, target, statements.contract, row_batches, constants=True, freeze=created
+        statements.cursor,
+        target,
+        statements.contract,
+        row_batches,
+        constants=True,
+        freeze=created,
+        selection=day,
     )
     if created:
         # Building the key of a table this load created once, after the COPY, takes a
@@ -120,6 +167,7 @@ def _copy_into_empty(
 def _upsert_through_staging(
     statements: LoadStatements,
     row_batches: Iterable[Sequence[Row]],
+    day: DayHashes | None,
     on_deletes: Callable[[int, int], None],
 ) -> _Written:
     """The day through a staging table: its changes in one join, then written."""
@@ -128,30 +176,100 @@ def _upsert_through_staging(
     statements.run("CREATE UNLOGGED TABLE {staging} ({staging_columns})")
     staging = statements.fragments["staging"]
     staged = copy_rows(
-        statements.cursor, staging, statements.contract, row_batches, constants=False, freeze=True
+        statements.cursor,
+        staging,
+        statements.contract,
+        row_batches,
+        constants=False,
+        freeze=True,
+        selection=day,
     )
     # Its size and keys are all the planner needs to hash it (statistics of the values
     # would cost as much as the comparison).
     statements.run("ANALYZE {staging} ({key})")
     statements.run(CHANGES, unchanged=statements.unchanged_condition())
     statements.run("DROP TABLE {staging}")
-    if statements.params["newer"]:
-        params = statements.params
-        stamp = changes_stamp(params["snapshot_date"], params["sha256"], params["previous_latest"])
-        for statement in SAVE_CHANGES:
-            statements.run(statement, stamp=sql.Literal(stamp))
-    if statements.params["deleted_now"]:
-        (deletes,) = statements.fetch(WOULD_DELETE)
-        if deletes:
-            (current_rows,) = statements.fetch(
-                "SELECT count(*) FROM {target} WHERE deleted_at IS NULL"
-            )
-            on_deletes(deletes, current_rows)
-    inserted, updated = statements.fetch(UPSERT)
-    unseen = statements.run(UNSEEN) if statements.is_latest else 0
-    deleted = unseen if statements.params["deleted_now"] else 0
-    deleted += statements.run(MARK_DELETED) if statements.provenance.crawl_complete else 0
+    _save_changes(statements)
+    _ask_before_deleting(statements, on_deletes)
+    inserted, updated = statements.fetch(UPSERT, skip_unchanged=sql.SQL(""))
+    unseen, deleted = _soft_delete(statements)
     table_rows, current_rows = statements.fetch(
         "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL) FROM {target}"
     )
     return _Written(staged, inserted, updated, unseen, deleted, table_rows, current_rows)
+
+
+def _upsert_changed_rows(
+    statements: LoadStatements,
+    row_batches: Iterable[Sequence[Row]],
+    previous: ChangedRows,
+    on_deletes: Callable[[int, int], None],
+) -> _Written:
+    """A new latest day whose rows with the previous day's hash are left as they are: only the
+    others are COPYed, into the changes, and the upsert skips those the table already holds.
+    The table is read once, for its counts before the day (counted forward from there) and
+    the records absent before it."""
+    table_rows, current_rows, absent = statements.fetch(BEFORE_STAGED)
+    statements.run(STAGED_CHANGES)
+    changes = sql.Identifier("_load_changes")
+    staged = copy_rows(
+        statements.cursor,
+        changes,
+        statements.contract,
+        row_batches,
+        constants=False,
+        freeze=True,
+        selection=previous,
+    )
+    returning = previous.new_keys()  # of records the table may hold: absent, or deleted
+    absent_back = int(np.isin(returning, absent).sum())
+    statements.params["gone_keys"] = previous.gone()
+    statements.params["absent_keys"] = np.setdiff1d(absent, returning).tolist()
+    statements.run(UNSEEN_KEYS)
+    _save_changes(statements)
+    _ask_before_deleting(statements, on_deletes, current_rows)
+    skip = sql.SQL("WHERE NOT ({})").format(statements.unchanged_condition("excluded"))
+    inserted, updated = statements.fetch(UPSERT, skip_unchanged=skip)
+    unseen, deleted = _soft_delete(statements)
+    revived = returning.size - inserted - absent_back
+    current_rows += inserted + revived - deleted
+    return _Written(staged, inserted, updated, unseen, deleted, table_rows + inserted, current_rows)
+
+
+def _save_changes(statements: LoadStatements) -> None:
+    """Keep a new latest day's changes for the history step, stamped with the snapshot and the
+    day they were found against (see `history`)."""
+    if not statements.params["newer"]:
+        return
+    params = statements.params
+    stamp = changes_stamp(params["snapshot_date"], params["sha256"], params["previous_latest"])
+    for statement in SAVE_CHANGES:
+        statements.run(statement, stamp=sql.Literal(stamp))
+
+
+def _ask_before_deleting(
+    statements: LoadStatements,
+    on_deletes: Callable[[int, int], None],
+    current_rows: int | None = None,
+) -> None:
+    """Tell `on_deletes` how many of the `current_rows` (counted if not given) a new latest
+    day, complete, would mark deleted, before any is written: it may refuse the day."""
+    if not statements.params["deleted_now"]:
+        return
+    (deletes,) = statements.fetch(WOULD_DELETE)
+    if deletes:
+        if current_rows is None:
+            (current_rows,) = statements.fetch(
+                "SELECT count(*) FROM {target} WHERE deleted_at IS NULL"
+            )
+        on_deletes(deletes, current_rows)
+
+
+def _soft_delete(statements: LoadStatements) -> tuple[int, int]:
+    """The stored records the day lacks, in `_load_changes`: the previous latest day's get
+    their last sighting (a new latest day only), and a complete crawl deletes them all. The
+    records no longer seen, and those newly deleted."""
+    unseen = statements.run(UNSEEN) if statements.is_latest else 0
+    deleted = unseen if statements.params["deleted_now"] else 0
+    deleted += statements.run(MARK_DELETED) if statements.provenance.crawl_complete else 0
+    return unseen, deleted

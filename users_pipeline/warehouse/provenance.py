@@ -9,9 +9,11 @@ from datetime import date
 @dataclass(frozen=True)
 class DayProvenance:
     """The day's snapshot and the object it is read from: only a complete crawl may mark
-    records deleted, and the `_loads` log keeps the object's URI and sha256."""
+    records deleted, and the `_loads` log keeps the object's URI and sha256. `records`, the
+    valid records its manifest counts, is room to keep their row hashes in (0: unknown)."""
 
     snapshot_date: date
     crawl_complete: bool
     source_uri: str
     sha256: str
+    records: int = 0

@@ -33,6 +33,26 @@ CHANGES = (
     " ELSE %(crawl_complete)s AND t.last_seen < %(snapshot_date)s"
     " AND (t.deleted_at IS NULL OR t.deleted_at > %(snapshot_date)s) END"
 )
+# A new latest day that stages only the rows whose hash differs from the previous day's (see
+# `row_hashes`) COPYs them straight into the changes, which the upsert then compares with the
+# table (`skip_unchanged`), and adds the keys of the stored records the day lacks: the previous
+# day's (`gone_keys`, last seen in it) and those absent before (`absent_keys`, which a
+# complete crawl deletes).
+STAGED_CHANGES = (
+    "CREATE TEMPORARY TABLE _load_changes ({staging_columns}, seen boolean NOT NULL DEFAULT true)"
+    " ON COMMIT DROP"
+)
+UNSEEN_KEYS = (
+    "INSERT INTO _load_changes ({key}, seen)"
+    " SELECT unnest(%(gone_keys)s::bigint[] || %(absent_keys)s::bigint[]), false"
+)
+# The one read of the whole table such a day needs: its rows, those current, and the keys of
+# the records that are neither current nor deleted (not deleted: no deletion date is later
+# than a new latest day).
+BEFORE_STAGED = (
+    "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL),"
+    " coalesce(array_agg({key}) FILTER (WHERE last_seen IS NOT NULL AND deleted_at IS NULL),"
+    " '{{}}') FROM {target}"
 # A new latest day's changes, kept for the history step (see `history`), with a comment that
 # names the snapshot and the latest day before it they were found against.
 SAVE_CHANGES = (
@@ -53,7 +73,7 @@ UPSERT = (
     " FROM _load_changes AS s WHERE s.seen"
     " ON CONFLICT ({key}) DO UPDATE"
     " SET ({values}, last_seen, deleted_at)"
-    " = ROW({excluded_values}, excluded.last_seen, excluded.deleted_at)"
+    " = ROW({excluded_values}, excluded.last_seen, excluded.deleted_at) {skip_unchanged}"
     " RETURNING (xmax = 0) AS inserted)"
     " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
 )
@@ -84,12 +104,14 @@ def column_fragments(contract: RecordContract) -> dict[str, sql.Composable]:
         "values": _listed(sql.Identifier(field.name) for field in values),
         "staged_values": _listed(map(_staged, values)),
         "excluded_values": _listed(_column("excluded", field) for field in values),
-        "same_values": _same_values(values),
+        "same_values": _same_values(values, "s"),
+        "same_as_excluded": _same_values(values, "excluded"),
         "source_values": _listed(
             sql.SQL("s.{0} AS {0}").format(sql.Identifier(field.name))
             for field in contract.source_fields
             if not field.key
         ),
+        "no_values": _listed(sql.SQL("NULL") for field in contract.source_fields if not field.key),
         "staging_columns": _listed(
             sql.SQL("{} {}").format(sql.Identifier(field.name), sql.SQL(field.sql_type))
             for field in contract.source_fields
@@ -101,21 +123,21 @@ def _listed(items: Iterable[sql.Composable]) -> sql.Composable:
     return sql.SQL(", ").join(items)
 
 
-def _staged(field: Field) -> sql.Composable:
+def _staged(field: Field, prefix: str = "s") -> sql.Composable:
     if field.type == "constant":
         return sql.SQL("{}::{}").format(sql.Literal(field.value), sql.SQL(field.sql_type))
-    return sql.SQL("s.{}").format(sql.Identifier(field.name))
+    return _column(prefix, field)
 
 
 def _column(prefix: str, field: Field) -> sql.Composable:
     return sql.SQL(prefix + ".{}").format(sql.Identifier(field.name))
 
 
-def _same_values(values: list[Field]) -> sql.Composable:
-    """Every value the same in the stored row `t` and the staged one."""
+def _same_values(values: list[Field], staged: str) -> sql.Composable:
+    """Every value the same in the stored row `t` and the staged one (`staged`: its alias)."""
     return sql.SQL(" AND ").join(
         sql.SQL("{} IS NOT DISTINCT FROM {}").format(
-            _compared(_column("t", field), field), _compared(_staged(field), field)
+            _compared(_column("t", field), field), _compared(_staged(field, staged), field)
         )
         for field in values
     )
@@ -155,6 +177,7 @@ class LoadStatements:
             "rejects": table.rejects.identifier,
             "staging": table.staging.identifier,
             "changes": table.changes.identifier,
+            "hashes": table.hashes.identifier,
             **column_fragments(contract),
         }
 
@@ -163,9 +186,9 @@ class LoadStatements:
         self.cursor.execute(sql.SQL(statement).format(**self.fragments, **fragments), self.params)
         return self.cursor.rowcount
 
-    def fetch(self, statement: str) -> tuple:
+    def fetch(self, statement: str, **fragments: sql.Composable) -> tuple:
         """The one row `statement` returns."""
-        self.run(statement)
+        self.run(statement, **fragments)
         return self.cursor.fetchone()
 
     def place_in_history(self) -> None:
@@ -193,11 +216,13 @@ class LoadStatements:
     def is_latest(self) -> bool:
         return bool(self.params.get("is_latest", True))
 
-    def unchanged_condition(self) -> sql.Composable:
-        """When a stored row `t` already says what this day says about its record."""
+    def unchanged_condition(self, staged: str = "s") -> sql.Composable:
+        """When a stored row `t` already says what this day says about its record (the day's
+        row: `s`, or `excluded` in the upsert)."""
+        same = self.fragments["same_values" if staged == "s" else "same_as_excluded"]
         if self.is_latest:
-            return sql.SQL("t.last_seen IS NULL AND {}").format(self.fragments["same_values"])
+            return sql.SQL("t.last_seen IS NULL AND {}").format(same)
         return sql.SQL(
             "(t.last_seen IS NULL OR t.last_seen > %(snapshot_date)s"
             " OR (t.last_seen = %(snapshot_date)s AND {}))"
-        ).format(self.fragments["same_values"])
+        ).format(same)

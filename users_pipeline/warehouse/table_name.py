@@ -9,7 +9,7 @@ from psycopg import sql
 from users_pipeline.contract.columns import SIBLING_SUFFIXES, TABLE_NAME
 from users_pipeline.errors import PipelineError
 
-LOADS, REJECTS, STAGING, HISTORY, HISTORY_DAYS, CHANGES = SIBLING_SUFFIXES
+LOADS, REJECTS, STAGING, HASHES, HISTORY, HISTORY_DAYS, CHANGES = SIBLING_SUFFIXES
 # The table's setting, keyed as in a source's YAML: messages name it so without its variable.
 TABLE_SETTING = "postgres.table"
 
@@ -66,6 +66,11 @@ class TableName:
     def staging(self) -> TableName:
         """`<table>_staging`: a load's copy of the day, dropped before it commits."""
         return self._sibling(STAGING)
+
+    @property
+    def hashes(self) -> TableName:
+        """`<table>_hashes`: the latest day's row hashes (see `row_hashes`)."""
+        return self._sibling(HASHES)
 
     @property
     def history(self) -> TableName:

@@ -53,6 +53,7 @@ BEFORE_STAGED = (
     "SELECT count(*), count(*) FILTER (WHERE deleted_at IS NULL),"
     " coalesce(array_agg({key}) FILTER (WHERE last_seen IS NOT NULL AND deleted_at IS NULL),"
     " '{{}}') FROM {target}"
+)
 # A new latest day's changes, kept for the history step (see `history`), with a comment that
 # names the snapshot and the latest day before it they were found against.
 SAVE_CHANGES = (

@@ -41,10 +41,13 @@ _KEYS = (
     "ALTER TABLE {history} ADD PRIMARY KEY ({key}, valid_from)",
     "CREATE UNIQUE INDEX ON {history} ({key}) WHERE valid_to IS NULL",
 )
+# Its columns are spelled out, not the history's row type, so the function never stands in
+# the way of dropping the history (a rebuild); it is made again with each day applied.
 _AS_OF = (
-    "CREATE OR REPLACE FUNCTION {as_of}(day date) RETURNS SETOF {history}"
-    " LANGUAGE sql STABLE AS $$ SELECT * FROM {history}"
-    " WHERE valid_from <= day AND (valid_to IS NULL OR valid_to > day) $$"
+    "DROP FUNCTION IF EXISTS {as_of}(date)",
+    "CREATE FUNCTION {as_of}(day date) RETURNS TABLE ({returned})"
+    " LANGUAGE sql STABLE AS $$ SELECT {selected} FROM {history}"
+    " WHERE valid_from <= day AND (valid_to IS NULL OR valid_to > day) $$",
 )
 # The day's changes against the current versions, from the whole staged day: a record whose
 # values differ or that is new (seen), or, on a complete day, a current version it lacks.
@@ -174,7 +177,15 @@ class _History:
                 )
             )
         self.run(_HISTORY_DAYS)
-        self.run(_AS_OF)
+        returned = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.sql_type))
+            for column in columns
+        )
+        selected = sql.SQL(", ").join(sql.Identifier(column.name) for column in columns)
+        for statement in _AS_OF:
+            self.cursor.execute(
+                sql.SQL(statement).format(returned=returned, selected=selected, **self.fragments)
+            )
         return self.held()
 
     def held(self) -> dict[date, str]:

@@ -178,3 +178,19 @@ def test_the_history_asset_materializes_each_day_and_reads_as_of_a_day(
         for day in (FIRST, FIRST + timedelta(days=1))
     ]
     assert statuses[0] != statuses[1] == gorest.users[0]["status"]
+
+
+def test_a_rebuild_after_every_table_is_dropped_gives_the_same_history(postgres_url, pg, table):
+    days = random_days(random.Random(5), 5)
+    with psycopg.connect(postgres_url) as conn:
+        for day in sorted(days):
+            load(conn, table, day, days)
+        before = history(pg, table)
+        pg.execute(
+            f"DROP TABLE {table}, {table}_loads, {table}_rejects, {table}_history,"
+            f" {table}_hdays, {table}_changes, {table}_hashes"
+        )
+        for day in sorted(days):
+            load(conn, table, day, days)
+
+    assert history(pg, table) == before == expected_history(days)

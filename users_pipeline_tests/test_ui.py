@@ -54,7 +54,13 @@ expect.set_options(timeout=20_000)
 REPO = Path(__file__).resolve().parents[1]
 LOCATION = "users_pipeline"
 ASSETS = ["raw_users_json", "s3_users_object", "pg_users_table"]
-LINKS = [("raw_users_json", "s3_users_object"), ("s3_users_object", "pg_users_table")]
+# The graph's assets: the table's step also brings each day into its history.
+DAILY_ASSETS = [*ASSETS, "pg_users_history"]
+LINKS = [
+    ("raw_users_json", "s3_users_object"),
+    ("s3_users_object", "pg_users_table"),
+    ("pg_users_table", "pg_users_history"),
+]
 SCHEDULE = "users_daily_schedule"
 # The first tick comes at the next minute boundary once the daemon is up: at most ~70 s.
 SCHEDULE_TIMEOUT = 150
@@ -306,17 +312,17 @@ def archived_users(deployment: Deployment, day: date) -> list[dict]:
     return [json.loads(line) for line in body.splitlines()]
 
 
-def test_the_asset_graph_shows_the_three_assets_and_their_links(
+def test_the_asset_graph_shows_the_assets_and_their_links(
     deployment: Deployment, page: Page
 ) -> None:
     page.goto(deployment.asset_graph_url)
 
-    for name in ASSETS:
+    for name in DAILY_ASSETS:
         expect(page.get_by_text(name, exact=True)).to_be_visible()
     expect(page.locator("svg > path[marker-end]")).to_have_count(len(LINKS))
     # Each node's last row says "Loading..." until its live data arrives.
-    expect(page.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(len(ASSETS))
-    assert graph_links(page, ASSETS) == LINKS
+    expect(page.get_by_text(re.compile(r"^\d+ partitions$"))).to_have_count(len(DAILY_ASSETS))
+    assert sorted(graph_links(page, DAILY_ASSETS)) == sorted(LINKS)
 
 
 def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
@@ -327,7 +333,7 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     # Today, read as the run is launched: the only day the API can give. The schedule loads it
     # too; the run is told apart by its id (from the UI's toast) and its lack of schedule tag.
     day = utc_today()
-    run_id = launch_from_dialog(page, "Materialize all", "3 assets", day)
+    run_id = launch_from_dialog(page, "Materialize all", "4 assets", day)
 
     run = deployment.dagster.wait_until_finished(run_id, RUN_TIMEOUT)
     if run["status"] != "SUCCESS":
@@ -335,7 +341,7 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     assert run["status"] == "SUCCESS", (run["status"], deployment.dagster.error_messages(run_id))
     assert tags(run)["dagster/partition"] == day.isoformat()
     assert "dagster/schedule_name" not in tags(run)
-    assert materialized(run) == {(name, day.isoformat()) for name in ASSETS}
+    assert materialized(run) == {(name, day.isoformat()) for name in DAILY_ASSETS}
     # This run fetched and loaded every user itself, whatever the schedule did that day.
     assert metadata(run, "raw_users_json")["dagster/row_count"] == len(deployment.users)
     assert metadata(run, "pg_users_table")["rows_in_snapshot"] == len(deployment.users)
@@ -351,12 +357,12 @@ def test_today_materialized_from_the_ui_lands_in_s3_and_postgres(
     page.screenshot(path=screenshots / "run-succeeded.png", **deployment.private(page))
     # The partitions are the days that can exist, yesterday and today: today's run fills half.
     page.goto(deployment.asset_graph_url)
-    expect(page.get_by_text("50% filled", exact=True)).to_have_count(len(ASSETS))
+    expect(page.get_by_text("50% filled", exact=True)).to_have_count(len(DAILY_ASSETS))
     expect(page.get_by_text("0% filled", exact=True)).to_have_count(0)
     # The picture waits for the schedule's run of today, if one is under way, to end.
     expect(page.get_by_text(re.compile("^Materializing"))).to_have_count(0)
     expect(page.get_by_text("2 / 2 Passed", exact=True)).to_be_visible()
-    expect(page.get_by_text("1 / 1 Passed", exact=True)).to_be_visible()
+    expect(page.get_by_text("3 / 3 Passed", exact=True)).to_be_visible()
     page.screenshot(path=screenshots / "asset-graph.png")
 
     served = sorted(deployment.users, key=lambda user: user["id"])
@@ -381,9 +387,11 @@ def test_a_past_day_is_refused_in_one_line_and_no_other_day_changes(
     today = utc_today()
     yesterday = today - timedelta(days=1)
     page.goto(deployment.asset_graph_url)
-    before = {name: filled(page, name).inner_text() for name in ASSETS}
+    # The picture waits for the schedule's run of today, if one is under way, to end.
+    expect(page.get_by_text(re.compile("^Materializing"))).to_have_count(0)
+    before = {name: filled(page, name).inner_text() for name in DAILY_ASSETS}
 
-    run_id = launch_from_dialog(page, "Materialize all", "3 assets", yesterday)
+    run_id = launch_from_dialog(page, "Materialize all", "4 assets", yesterday)
 
     assert finished_run_page(deployment, page, run_id)["status"] == "FAILURE"
     # Our one line, as an ERROR line of its own, and first in Dagster's step failure.
@@ -396,7 +404,7 @@ def test_a_past_day_is_refused_in_one_line_and_no_other_day_changes(
     expect(page.get_by_text(f"PipelineFailure: {refusal}").first).to_be_visible()
     # Yesterday failed; today's partitions stay as they were.
     page.goto(deployment.asset_graph_url)
-    for name in ASSETS:
+    for name in DAILY_ASSETS:
         expect(filled(page, name)).to_have_text(f"{before[name]} (1 failed)")
 
 
@@ -424,7 +432,7 @@ def test_the_daemon_fires_the_schedule_for_today(
     day = tags(scheduled_run)["dagster/partition"]
     # The tick's UTC date: the day the test started, unless a midnight passed since.
     assert day in {deployment.started_on.isoformat(), utc_today().isoformat()}
-    assert materialized(scheduled_run) == {(name, day) for name in ASSETS}
+    assert materialized(scheduled_run) == {(name, day) for name in DAILY_ASSETS}
     assert metadata(scheduled_run, "pg_users_table")["rows_in_snapshot"] == len(deployment.users)
     assert len(archived_users(deployment, date.fromisoformat(day))) == len(deployment.users)
 
@@ -480,7 +488,7 @@ def rejected_run(
     page = browser.new_page()
     page.goto(deployment.asset_graph_url)
     run = deployment.dagster.wait_until_finished(
-        launch_from_dialog(page, "Materialize all", "3 assets", utc_today()), RUN_TIMEOUT
+        launch_from_dialog(page, "Materialize all", "4 assets", utc_today()), RUN_TIMEOUT
     )
     page.close()
     return run

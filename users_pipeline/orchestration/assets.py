@@ -282,7 +282,7 @@ def _load_asset(
         context.log.info(f"loading {len(days)} day(s) into {table} ({postgres.display_url})")
         guard = _delete_guard(context, source, limits, config, table, defs_yaml)
         selected = context.selected_asset_keys
-        history = _History(context, source, contract) if history_key in selected else None
+        history = _History(context, source, contract, guard) if history_key in selected else None
         with failure_on_pipeline_error(), postgres.connect() as conn:
             if table_key not in selected:
                 for day in days:
@@ -339,13 +339,17 @@ def _delete_guard(
 
 
 class _History:
-    """Brings the run's days into the source's history, from the archive."""
+    """Brings the run's days into the source's history, from the archive the days load from
+    (the guard's: one client for the step)."""
 
     def __init__(
-        self, context: AssetExecutionContext, source: SourceNames, contract: RecordContract
+        self,
+        context: AssetExecutionContext,
+        source: SourceNames,
+        contract: RecordContract,
+        guard: DeleteGuard,
     ) -> None:
-        archive = getattr(context.resources, source.archive)
-        self.store, self.layout = archive.get_archive(), archive.layout(source.name)
+        self.store, self.layout = guard.store, guard.layout
         self.table = getattr(context.resources, source.postgres).table_name
         self.context, self.contract, self.key = context, contract, AssetKey(source.history)
         self.schema = column_schema(contract, history=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from itertools import chain
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from users_pipeline import compat, exact_json
 from users_pipeline.errors import PipelineError
@@ -81,9 +81,17 @@ class RecordsFormatError(PipelineError):
     """A batch of the archived object is not JSON."""
 
 
-def iter_json_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The records of a JSON Lines file as JSON arrays of bytes of about BATCH_BYTES (hundreds of
-    records), ready to be parsed and validated in one call each.
+class JsonBatch(NamedTuple):
+    """Records as one JSON array, and each record's line of the file, in order (None for a day
+    in the former JSON-array format, whose lines are not records)."""
+
+    array: bytes
+    lines: list[bytes] | None
+
+
+def iter_json_batches(chunks: Iterable[bytes]) -> Iterator[JsonBatch]:
+    """The records of a JSON Lines file as batches of about BATCH_BYTES (hundreds of records),
+    each an array ready to be parsed and validated in one call.
 
     Lines are joined with commas inside brackets. A day archived in the former JSON-array format
     reads too (see `compat`). Reads to the end, so wrappers such as a
@@ -93,11 +101,18 @@ def iter_json_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
     first = next(blocks, b"")
     header, _, rest = first.partition(b"\n")
     if compat.is_json_array_file(header):
-        yield from compat.json_array_batches(chain([rest], blocks))
+        for array in compat.json_array_batches(chain([rest], blocks)):
+            yield JsonBatch(array, None)
         return
     for block in chain([first], blocks):
         if body := block.strip():
-            yield b"[" + body.replace(b"\n", b",") + b"]"
+            lines = body.split(b"\n")
+            yield JsonBatch(b"[" + b",".join(lines) + b"]", lines)
+
+
+def iter_json_arrays(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The records of a JSON Lines file as JSON arrays (see `iter_json_batches`)."""
+    return (batch.array for batch in iter_json_batches(chunks))
 
 
 def parse_array(data: bytes) -> list:

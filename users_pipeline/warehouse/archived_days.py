@@ -17,7 +17,7 @@ import psycopg
 from users_pipeline.contract.record import RecordContract, Row
 from users_pipeline.contract.validation import Reject, split_batches
 from users_pipeline.errors import PipelineError
-from users_pipeline.snapshot.jsonl import iter_json_arrays
+from users_pipeline.snapshot.jsonl import iter_json_batches
 from users_pipeline.snapshot.manifest import Manifest
 from users_pipeline.storage.archive import Archive, MissingObjectError, verified_chunks
 from users_pipeline.storage.layout import DayKeys, SourceLayout
@@ -137,10 +137,10 @@ def archived_rows(
     is read as the batches are, and its sha256 checked at its end."""
     snapshot = archived.snapshot
     with store.read_chunks(archived.keys.records) as chunks:
-        arrays = iter_json_arrays(verified_chunks(chunks, snapshot.sha256, archived.uri))
+        batches = iter_json_batches(verified_chunks(chunks, snapshot.sha256, archived.uri))
         # The manifest holds the fetch's verdict on these exact bytes: with no reject, the
         # records need no second check.
-        yield from split_batches(arrays, rejects, contract, checked=snapshot.rejected_records == 0)
+        yield from split_batches(batches, rejects, contract, checked=snapshot.rejected_records == 0)
 
 
 def history_day(

@@ -15,8 +15,8 @@ from users_pipeline.contract.record import RecordContract, Row
 
 
 class RowSelection(Protocol):
-    def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
-        """The rows of `batch` to copy; `lines` are its rows as JSON lines."""
+    def select(self, batch: Sequence[Row]) -> Sequence[Row]:
+        """The rows of `batch` to copy."""
         ...
 
 
@@ -52,26 +52,22 @@ def copy_rows(
     end = row_end.encode()
     with cursor.copy(statement) as copy:
         for batch in row_batches:
-            if not batch:
-                continue
             rows += len(batch)
-            lines = _encode_json_lines(batch)
             if selection is not None:
-                selected = selection.select(batch, lines)
-                if len(selected) < len(batch):
-                    batch, lines = selected, _encode_json_lines(selected)
+                batch = selection.select(batch)
             if batch:
-                copy.write(_csv_batch(batch, lines, end))
+                batch = batch if isinstance(batch, list) else list(batch)
+                copy.write(_csv_batch(batch, encode_json_lines(batch), end))
     return rows
 
 
 # A decimal is written as a string ("12.50"), as is a `json` field's JSON text: quoted, as
 # numeric and jsonb columns read them.
-_encode_json_lines = msgspec.json.Encoder(enc_hook=copy_text).encode_lines
+encode_json_lines = msgspec.json.Encoder(enc_hook=copy_text).encode_lines
 
 
 def _csv_batch(batch: Sequence[Row], lines: bytes, row_end: bytes) -> bytes:
-    r"""Rows (`lines`, as `_encode_json_lines` wrote them) as CSV lines in the `ESCAPE '\'`,
+    r"""Rows (`lines`, as `encode_json_lines` wrote them) as CSV lines in the `ESCAPE '\'`,
     `NULL 'null'` dialect, each ending with `row_end`.
 
     msgspec writes each row as a JSON array on its own line, in C: `[1,"Zoë",true,null,...]`.

@@ -1,7 +1,9 @@
 """The latest day's rows as a 128-bit hash per key, so the next day stages only what differs.
 
-A day's COPY hashes each row as it formats it (xxHash's XXH3-128 of the row's JSON line, the
-very values loaded, so a decimal's scale and a JSON text count). The hashes of the latest day
+Each row is hashed by its record's line of the day file (xxHash's XXH3-128 of the bytes the API
+sent), which is read before the row is decoded: under one contract, the same line always gives
+the same row, so the next day decodes only the lines whose hash differs (rows handed over
+without their lines are hashed as `copy_rows` formats them). The hashes of the latest day
 loaded are kept by key in `<table>_hashes`: integer keys and their hashes, sorted by key, in
 parts of `PART_ROWS`, 24 bytes a row. The next day looks each of its rows up there: a row whose
 hash is the same is the row the table holds (every record of the latest day is stored as that
@@ -19,7 +21,7 @@ Dagster imports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import compress
 from operator import itemgetter
 
@@ -29,6 +31,8 @@ from psycopg import sql
 
 from users_pipeline.contract.field import INTEGER_RANGES
 from users_pipeline.contract.record import RecordContract, Row
+from users_pipeline.contract.validation import LinedRows
+from users_pipeline.warehouse.copy_rows import encode_json_lines
 from users_pipeline.warehouse.statements import LoadStatements
 
 PART_ROWS = 1 << 13  # keys and hashes per row of `<table>_hashes`: 192 KiB, little to hold
@@ -55,16 +59,24 @@ _USABLE = (
 
 
 def contract_digest(contract: RecordContract) -> str:
-    """What the hashes depend on besides the values: every column, its type, each constant."""
-    fields = [(f.name, f.type, f.sql_type, f.value, f.key) for f in contract.fields]
-    return xxhash.xxh3_64_hexdigest(repr(fields).encode())
+    """What the hashes depend on besides the records: every column, its type, where in the
+    record it is read, each constant, and what is hashed (a record's line)."""
+    fields = [(f.name, f.type, f.sql_type, f.value, f.key, f.keys) for f in contract.fields]
+    return xxhash.xxh3_64_hexdigest(repr(["record lines", fields]).encode())
 
 
-def hashes_row_by_row(lines: bytes) -> np.ndarray:
-    """The hash of each line of a batch's JSON lines (`copy_rows`), in order."""
-    rows = lines.split(b"\n")
-    rows.pop()  # after the last newline
-    return np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, rows)), dtype=_HASH)
+def keys_and_hashes(
+    batch: Sequence[Row], key: Callable[[Row], int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The key and hash of each row of a batch, in order: the hash of its record's line of the
+    day file (`LinedRows`), read before the row is decoded; else of the row as `copy_rows`
+    formats it."""
+    if isinstance(batch, LinedRows):
+        keys, lines = batch.keys(), batch.lines
+    else:
+        keys, lines = map(key, batch), encode_json_lines(batch).split(b"\n")[:-1]
+    hashes = np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, lines)), dtype=_HASH)
+    return np.fromiter(keys, np.int64, len(batch)), hashes
 
 
 class DayHashes:
@@ -76,15 +88,14 @@ class DayHashes:
         self.hashes = np.empty(expected_rows, dtype=_HASH)
         self.count = 0
 
-    def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
+    def select(self, batch: Sequence[Row]) -> Sequence[Row]:
         """Keep the batch's hashes; every row is copied."""
         start, end = self.count, self.count + len(batch)
         if end > self.keys.size:  # more rows than expected: grow by half
             size = max(end, self.keys.size * 3 // 2, 1024)
             self.keys = np.resize(self.keys, size)
             self.hashes = np.resize(self.hashes, (size, 2))
-        self.keys[start:end] = np.fromiter(map(self._key, batch), np.int64, len(batch))
-        self.hashes[start:end] = hashes_row_by_row(lines)
+        self.keys[start:end], self.hashes[start:end] = keys_and_hashes(batch, self._key)
         self.count = end
         return batch
 
@@ -136,9 +147,8 @@ class ChangedRows:
         self._new: list[tuple[np.ndarray, np.ndarray]] = []
         self._changed = 0
 
-    def select(self, batch: Sequence[Row], lines: bytes) -> Sequence[Row]:
-        keys = np.fromiter(map(self._key, batch), np.int64, len(batch))
-        hashes = hashes_row_by_row(lines)
+    def select(self, batch: Sequence[Row]) -> Sequence[Row]:
+        keys, hashes = keys_and_hashes(batch, self._key)
         held = keys - self.low
         inside = (held >= 0) & (held <= int(self.keys[-1]))
         held = held.astype(self.keys.dtype)
@@ -153,7 +163,8 @@ class ChangedRows:
             self._new.append((keys[~known], hashes[~known]))
         if same.all():
             return []
-        return list(compress(batch, (~same).tolist()))
+        kept = (~same).tolist()
+        return batch.subset(kept) if isinstance(batch, LinedRows) else list(compress(batch, kept))
 
     def new_keys(self) -> np.ndarray:
         """The keys of this day that the previous day lacked, sorted."""

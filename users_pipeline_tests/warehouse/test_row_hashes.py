@@ -6,15 +6,19 @@ from dataclasses import asdict
 from datetime import date, timedelta
 from decimal import Decimal
 
+import orjson
 import psycopg
 import pytest
 
 from users_pipeline.contract.exact_values import JsonText, Numeric
 from users_pipeline.contract.field import Field
 from users_pipeline.contract.record import RecordContract
+from users_pipeline.contract.validation import split_batches
+from users_pipeline.snapshot.jsonl import JsonBatch, iter_json_batches
 from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.table_name import TableName
+from users_pipeline_tests.conftest import USERS_CONTRACT
 from users_pipeline_tests.warehouse.test_load import (
     ASSET,
     DAY,
@@ -241,3 +245,42 @@ def test_a_day_the_same_as_the_previous_keeps_its_hashes_under_its_date(pg, tabl
         edit_by_hand(pg, table, 7000003)
         load(conn, table, rows(20), day=DAY3)  # still against the same hashes
     assert name_of(pg, table, 7000003) == "edited by hand"
+
+
+def day_file_batches(day_rows: list[tuple], invalid: int | None) -> list[JsonBatch]:
+    """The rows as a day file's batches, as the load reads an archived day (several batches),
+    with an invalid record before the row at `invalid` if given."""
+    names = [field.name for field in USERS_CONTRACT.source_fields]
+    records = [dict(zip(names, row, strict=True)) for row in day_rows]
+    if invalid is not None:
+        records.insert(invalid, {**records[invalid], "id": 1, "status": "suspended"})
+    lines = b"".join(orjson.dumps(record) + b"\n" for record in records)
+    return list(iter_json_batches(lines[i : i + 1000] for i in range(0, len(lines), 1000)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_days_read_from_their_files_end_like_the_full_join(pg, users_table, postgres_url, seed):
+    """Rows told unchanged by their record's line, decoded only when they differ: days with
+    every record valid (their types only decoded) and days with a reject, past days replayed
+    in between, end as the full join of every day leaves them."""
+    history = random_history(8, seed)
+    rng = random.Random(seed)
+    hashed = TableName.parse(users_table, TABLE_SETTING)
+    joined = TableName(hashed.schema, "joined")
+    with psycopg.connect(postgres_url) as conn:
+        for day, day_rows, complete in [*history, *rng.sample(history, 2)]:
+            invalid = rng.randrange(len(day_rows)) if day_rows and rng.random() < 0.4 else None
+            provenance = DayProvenance(day, complete, "s3://b/k", "0" * 64)
+            results = []
+            for name in (joined, hashed):
+                pg.execute(f"DROP TABLE IF EXISTS {joined.hashes}")
+                rejects: list = []
+                batches = split_batches(
+                    day_file_batches(day_rows, invalid), rejects, USERS_CONTRACT, invalid is None
+                )
+                results.append(
+                    load_day(conn, name, USERS_CONTRACT, batches, provenance, rejects, ASSET)
+                )
+            assert asdict(results[0]) == asdict(results[1])
+            assert results[1].rejected == (invalid is not None)
+    assert contents(pg, hashed) == contents(pg, joined)

@@ -9,7 +9,7 @@ import pytest
 
 from users_pipeline import exact_json
 from users_pipeline.contract.validation import Reject, split_batches
-from users_pipeline.snapshot.jsonl import JsonLinesWriter, iter_json_arrays
+from users_pipeline.snapshot.jsonl import JsonLinesWriter, iter_json_batches
 from users_pipeline.warehouse.load import load_day
 from users_pipeline.warehouse.provenance import DayProvenance
 from users_pipeline.warehouse.result import LoadResult
@@ -44,8 +44,8 @@ def load(
 ) -> LoadResult:
     """Load a day file; `checked`, as for a day whose fetch found no reject: types only."""
     rejects: list[Reject] = []
-    arrays = iter_json_arrays([path.read_bytes()])
-    rows = split_batches(arrays, rejects, CUSTOMERS, checked=checked)
+    batches = iter_json_batches([path.read_bytes()])
+    rows = split_batches(batches, rejects, CUSTOMERS, checked=checked)
     provenance = DayProvenance(day, True, str(path), "0" * 64)
     return load_day(conn, table, CUSTOMERS, rows, provenance, rejects, "customers_table")
 

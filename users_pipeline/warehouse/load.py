@@ -223,11 +223,12 @@ def _upsert_changed_rows(
     )
     returning = previous.new_keys()  # of records the table may hold: absent, or deleted
     absent_back = int(np.isin(returning, absent).sum())
-    statements.params["gone_keys"] = previous.gone()
-    statements.params["absent_keys"] = np.setdiff1d(absent, returning).tolist()
+    gone, absent = previous.gone(), np.setdiff1d(absent, returning).tolist()
+    statements.params |= {"gone_keys": gone, "absent_keys": absent}
     statements.run(UNSEEN_KEYS)
     _save_changes(statements)
-    _ask_before_deleting(statements, on_deletes, current_rows)
+    # Every record the day lacks is current: the previous day's, or absent and not deleted.
+    _ask_before_deleting(statements, on_deletes, (len(gone) + len(absent), current_rows))
     skip = sql.SQL("WHERE NOT ({})").format(statements.unchanged_condition("excluded"))
     inserted, updated = statements.fetch(UPSERT, skip_unchanged=skip)
     unseen, deleted = _soft_delete(statements)
@@ -250,19 +251,20 @@ def _save_changes(statements: LoadStatements) -> None:
 def _ask_before_deleting(
     statements: LoadStatements,
     on_deletes: Callable[[int, int], None],
-    current_rows: int | None = None,
+    known: tuple[int, int] | None = None,
 ) -> None:
-    """Tell `on_deletes` how many of the `current_rows` (counted if not given) a new latest
-    day, complete, would mark deleted, before any is written: it may refuse the day."""
+    """Tell `on_deletes` how many of the current rows a new latest day, complete, would mark
+    deleted (both `known`, or counted), before any is written: it may refuse the day."""
     if not statements.params["deleted_now"]:
         return
-    (deletes,) = statements.fetch(WOULD_DELETE)
-    if deletes:
-        if current_rows is None:
-            (current_rows,) = statements.fetch(
-                "SELECT count(*) FROM {target} WHERE deleted_at IS NULL"
-            )
-        on_deletes(deletes, current_rows)
+    if known is None:
+        (deletes,) = statements.fetch(WOULD_DELETE)
+        if not deletes:
+            return
+        count = "SELECT count(*) FROM {target} WHERE deleted_at IS NULL"
+        known = (deletes, statements.fetch(count)[0])
+    if known[0]:
+        on_deletes(*known)
 
 
 def _soft_delete(statements: LoadStatements) -> tuple[int, int]:

@@ -258,11 +258,25 @@ def day_file_batches(day_rows: list[tuple], invalid: int | None) -> list[JsonBat
     return list(iter_json_batches(lines[i : i + 1000] for i in range(0, len(lines), 1000)))
 
 
+def load_file_day(conn, table, day_rows, invalid, provenance) -> tuple[dict, list]:
+    """Load the rows as an archived day's file: the result, and the deletes the guard was told."""
+    rejects: list = []
+    checked = invalid is None
+    batches = split_batches(day_file_batches(day_rows, invalid), rejects, USERS_CONTRACT, checked)
+    told: list = []
+    result = load_day(
+        conn, table, USERS_CONTRACT, batches, provenance, rejects, ASSET,
+        on_deletes=lambda *deletes: told.append(deletes),
+    )  # fmt: skip
+    return asdict(result), told
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_days_read_from_their_files_end_like_the_full_join(pg, users_table, postgres_url, seed):
     """Rows told unchanged by their record's line, decoded only when they differ: days with
     every record valid (their types only decoded) and days with a reject, past days replayed
-    in between, end as the full join of every day leaves them."""
+    in between, end as the full join of every day leaves them, and tell the delete guard the
+    same."""
     history = random_history(8, seed)
     rng = random.Random(seed)
     hashed = TableName.parse(users_table, TABLE_SETTING)
@@ -271,16 +285,9 @@ def test_days_read_from_their_files_end_like_the_full_join(pg, users_table, post
         for day, day_rows, complete in [*history, *rng.sample(history, 2)]:
             invalid = rng.randrange(len(day_rows)) if day_rows and rng.random() < 0.4 else None
             provenance = DayProvenance(day, complete, "s3://b/k", "0" * 64)
-            results = []
-            for name in (joined, hashed):
-                pg.execute(f"DROP TABLE IF EXISTS {joined.hashes}")
-                rejects: list = []
-                batches = split_batches(
-                    day_file_batches(day_rows, invalid), rejects, USERS_CONTRACT, invalid is None
-                )
-                results.append(
-                    load_day(conn, name, USERS_CONTRACT, batches, provenance, rejects, ASSET)
-                )
-            assert asdict(results[0]) == asdict(results[1])
-            assert results[1].rejected == (invalid is not None)
+            by_join = load_file_day(conn, joined, day_rows, invalid, provenance)
+            pg.execute(f"DROP TABLE IF EXISTS {joined.hashes}")
+            by_hash = load_file_day(conn, hashed, day_rows, invalid, provenance)
+            assert by_hash == by_join  # the results, and what the delete guard was told
+            assert by_hash[0]["rejected"] == (invalid is not None)
     assert contents(pg, hashed) == contents(pg, joined)

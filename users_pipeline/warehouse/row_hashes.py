@@ -199,10 +199,13 @@ class ChangedRows:
             end = ends[number] if number < len(starts) - 1 else new_keys.size
             part = slice(start, start + PART_ROWS)
             kept = self.seen[part]
-            keys = np.concatenate([self._keys(part, kept), new_keys[first:end]])
-            hashes = np.concatenate([self.hashes[part][kept], new_hashes[first:end]])
-            order = np.argsort(keys, kind="stable")
-            pieces.append((keys[order], hashes[order]))
+            keys, hashes = self._keys(part, kept), self.hashes[part][kept]
+            if end > first:  # new keys among these: merged in
+                keys = np.concatenate([keys, new_keys[first:end]])
+                hashes = np.concatenate([hashes, new_hashes[first:end]])
+                order = np.argsort(keys, kind="stable")
+                keys, hashes = keys[order], hashes[order]
+            pieces.append((keys, hashes))
             if sum(piece.size for piece, _ in pieces) >= PART_ROWS:
                 yield from _in_parts(pieces)
         yield from _in_parts(pieces, last=True)

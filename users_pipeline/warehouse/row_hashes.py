@@ -21,7 +21,7 @@ Dagster imports.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import compress
 from operator import itemgetter
 
@@ -65,18 +65,14 @@ def contract_digest(contract: RecordContract) -> str:
     return xxhash.xxh3_64_hexdigest(repr(["record lines", fields]).encode())
 
 
-def keys_and_hashes(
-    batch: Sequence[Row], key: Callable[[Row], int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The key and hash of each row of a batch, in order: the hash of its record's line of the
-    day file (`LinedRows`), read before the row is decoded; else of the row as `copy_rows`
-    formats it."""
+def line_hashes(batch: Sequence[Row]) -> np.ndarray:
+    """The hash of each row of a batch, in order: of its record's line of the day file
+    (`LinedRows`), which needs no decoding; else of the row as `copy_rows` formats it."""
     if isinstance(batch, LinedRows):
-        keys, lines = batch.keys(), batch.lines
+        lines = batch.lines
     else:
-        keys, lines = map(key, batch), encode_json_lines(batch).split(b"\n")[:-1]
-    hashes = np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, lines)), dtype=_HASH)
-    return np.fromiter(keys, np.int64, len(batch)), hashes
+        lines = encode_json_lines(batch).split(b"\n")[:-1]
+    return np.frombuffer(b"".join(map(xxhash.xxh3_128_digest, lines)), dtype=_HASH)
 
 
 class DayHashes:
@@ -95,9 +91,11 @@ class DayHashes:
             size = max(end, self.keys.size * 3 // 2, 1024)
             self.keys = np.resize(self.keys, size)
             self.hashes = np.resize(self.hashes, (size, 2))
-        self.keys[start:end], self.hashes[start:end] = keys_and_hashes(batch, self._key)
+        rows = batch.rows if isinstance(batch, LinedRows) else batch  # all copied: decoded
+        self.keys[start:end] = np.fromiter(map(self._key, rows), np.int64, len(rows))
+        self.hashes[start:end] = line_hashes(batch)
         self.count = end
-        return batch
+        return rows
 
     def parts(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The keys and hashes sorted by key, `PART_ROWS` at a time. Keys in order, or in
@@ -148,7 +146,8 @@ class ChangedRows:
         self._changed = 0
 
     def select(self, batch: Sequence[Row]) -> Sequence[Row]:
-        keys, hashes = keys_and_hashes(batch, self._key)
+        keys = batch.keys() if isinstance(batch, LinedRows) else map(self._key, batch)
+        keys, hashes = np.fromiter(keys, np.int64, len(batch)), line_hashes(batch)
         held = keys - self.low
         inside = (held >= 0) & (held <= int(self.keys[-1]))
         held = held.astype(self.keys.dtype)

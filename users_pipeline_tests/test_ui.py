@@ -36,6 +36,7 @@ import pytest
 import yaml
 from dagster_aws.s3 import S3Resource
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy.engine import make_url
 
 from users_pipeline.offline import GoRestServer, generate_users
@@ -285,6 +286,22 @@ def launch_from_dialog(page: Page, button: str, assets: str, day: date) -> str:
     view.click()
     page.wait_for_url(f"**{run_path}")
     return run_path.rsplit("/", 1)[1]
+
+
+def pick_launchpad_partition(page: Page, launchpad: Locator, day: date) -> None:
+    """Pick `day` from the launchpad's list of partitions. The list loads after the dialog
+    opens, and on a busy machine it can arrive after the typed text and drop it, so the day is
+    typed again until its entry shows."""
+    partition = launchpad.get_by_placeholder("Partition")
+    entry = page.get_by_text(day.isoformat(), exact=True)
+    for _ in range(5):
+        partition.fill(day.isoformat())
+        try:
+            entry.click(timeout=6_000)
+            return
+        except PlaywrightTimeoutError:
+            partition.fill("")
+    entry.click()  # fails with Playwright's own account of what it waited for
 
 
 def finished_run_page(deployment: Deployment, page: Page, run_id: str) -> dict[str, Any]:
@@ -548,10 +565,8 @@ def test_the_launchpad_loads_the_day_with_the_limit_the_next_step_gives(
     page.locator("button:right-of(:text('Materialize all'))").first.click()  # its menu
     page.get_by_text("Open launchpad", exact=True).click()
     launchpad = page.get_by_role("dialog")
-    partition = launchpad.get_by_placeholder("Partition")
     day = utc_today()
-    partition.fill(day.isoformat())
-    page.get_by_text(day.isoformat(), exact=True).click()  # in its list of partitions
+    pick_launchpad_partition(page, launchpad, day)
     launchpad.locator(".CodeMirror").click()
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(config)  # as pasted: typing it would be indented twice

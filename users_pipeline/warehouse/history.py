@@ -32,11 +32,20 @@ from users_pipeline.warehouse.copy_rows import copy_rows
 from users_pipeline.warehouse.statements import column_fragments
 from users_pipeline.warehouse.table_name import TableName
 
+# Each day held, with the history's counts once it was applied: the history after a day is a
+# function of the days up to it, so the counts after the latest day held are the history's,
+# also once later days are cut off (and no day's count needs a scan of the history).
 _HISTORY_DAYS = (
     "CREATE TABLE IF NOT EXISTS {history_days} (snapshot_date date PRIMARY KEY,"
     " crawl_complete boolean NOT NULL, sha256 text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())"
+    " applied_at timestamptz NOT NULL DEFAULT now());"
+    " ALTER TABLE {history_days} ADD COLUMN IF NOT EXISTS versions bigint,"
+    " ADD COLUMN IF NOT EXISTS current_versions bigint"
 )
+_COUNTS = (
+    "SELECT versions, current_versions FROM {history_days} ORDER BY snapshot_date DESC LIMIT 1"
+)
+_COUNTED = "SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM {history}"
 _KEYS = (
     "ALTER TABLE {history} ADD PRIMARY KEY ({key}, valid_from)",
     "CREATE UNIQUE INDEX ON {history} ({key}) WHERE valid_to IS NULL",
@@ -59,6 +68,12 @@ _STAGED_CHANGES = (
     " WHERE CASE WHEN s.{key} IS NOT NULL THEN t.{key} IS NULL OR NOT ({same_values})"
     " ELSE %(complete)s END"
 )
+# Changes this few against the current versions are looked up one by one in the history's
+# index; the planner, which cannot tell that a day's changes are few, would rather read the
+# whole history (at a million versions, 0.39 s against 0.09 s for 10,000 changes).
+FEW_CHANGES_SHARE = 0.05
+_LOOK_UP = ("SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off")
+_JOIN = ("SET LOCAL enable_hashjoin = on", "SET LOCAL enable_mergejoin = on")
 # The table's changes may name records the history already agrees with (one back, unchanged,
 # after an incomplete day): each is compared again.
 _CLOSE = (
@@ -197,28 +212,39 @@ class _History:
         """`day` after every day the history holds: (versions opened, versions closed)."""
         params = {"day": day.day, "complete": day.complete}
         held = self.held()
+        versions, current = self.counts() if held else (0, 0)
         if not held:
             opened, closed = self._copy_first(day), 0
         else:
-            self._changes(day, held)
+            few = self._changes(day, held) <= FEW_CHANGES_SHARE * current
+            for statement in _LOOK_UP if few else ():
+                self.run(statement)
             closed = self.run(_CLOSE, **params)
             opened = self.run(_OPEN, **params)
+            for statement in _JOIN if few else ():
+                self.run(statement)
             self.run("DROP TABLE IF EXISTS _history_staging, _history_changes")
         self.run(
-            "INSERT INTO {history_days} (snapshot_date, crawl_complete, sha256)"
-            " VALUES (%(day)s, %(complete)s, %(sha256)s)",
+            "INSERT INTO {history_days} (snapshot_date, crawl_complete, sha256, versions,"
+            " current_versions) VALUES (%(day)s, %(complete)s, %(sha256)s, %(versions)s,"
+            " %(current)s)",
             **params,
             sha256=day.sha256,
+            versions=versions + opened,
+            current=current + opened - closed,
         )
         return opened, closed
+
+    def counts(self) -> tuple[int, int]:
+        """The history's versions, and of them current, as its latest day left them (counted
+        where a day held from before the counts were kept has none)."""
+        counts = self.one(_COUNTS)
+        return self.one(_COUNTED) if counts is None or None in counts else counts
 
     def result(
         self, opened: int, closed: int, replayed: list[date], skipped: bool = False
     ) -> HistoryResult:
-        versions, current = self.one(
-            "SELECT count(*), count(*) FILTER (WHERE valid_to IS NULL) FROM {history}"
-        )
-        return HistoryResult(opened, closed, replayed, versions, current, skipped)
+        return HistoryResult(opened, closed, replayed, *self.counts(), skipped)
 
     def _copy_first(self, day: HistoryDay) -> int:
         """The first day into an empty history, every record's version opened that day, as
@@ -241,23 +267,22 @@ class _History:
             self.run(statement)
         return copied
 
-    def _changes(self, day: HistoryDay, held: dict[date, str]) -> None:
-        """`_history_changes`: the day's changes against the current versions. The table's
-        own, when its load of this very snapshot found them against the same days the history
-        holds; else from the whole archived day, staged."""
+    def _changes(self, day: HistoryDay, held: dict[date, str]) -> int:
+        """`_history_changes`: the day's changes against the current versions, and how many.
+        The table's own, when its load of this very snapshot found them against the same days
+        the history holds; else from the whole archived day, staged."""
         if self._table_changes_hold(day, held):
-            self.run(
+            return self.run(
                 "CREATE TEMPORARY TABLE _history_changes ON COMMIT DROP AS"
                 " SELECT * FROM {table_changes}"
             )
-            return
         self.run("CREATE TEMPORARY TABLE _history_staging ({staging_columns}) ON COMMIT DROP")
         copy_rows(
             self.cursor, self.fragments["staging"], self.contract, day.rows(),
             constants=False, freeze=False,
         )  # fmt: skip
         self.run("ANALYZE _history_staging")
-        self.run(_STAGED_CHANGES, complete=day.complete)
+        return self.run(_STAGED_CHANGES, complete=day.complete)
 
     def _table_changes_hold(self, day: HistoryDay, held: dict[date, str]) -> bool:
         (stamp,) = self.one(

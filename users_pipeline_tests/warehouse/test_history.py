@@ -97,11 +97,16 @@ def test_any_load_order_gives_the_history_of_the_days_in_date_order(postgres_url
     order += rng.sample(order, 2)  # two days loaded twice
     with psycopg.connect(postgres_url) as conn:
         for day in order:
-            load(conn, table, day, days)
+            applied = load(conn, table, day, days)
             # The current versions are the table's current rows, whatever was loaded so far.
             assert {row[:6] for row in current_history(pg, table)} == {
                 row[:6] for row in current_table(pg, table)
             }
+            # The counts carried from day to day are the history's.
+            assert (applied.versions, applied.current) == (
+                len(history(pg, table)),
+                len(current_history(pg, table)),
+            )
 
     assert history(pg, table) == expected_history(days)
 

@@ -288,37 +288,12 @@ def _load_asset(
                 for day in days:
                     yield from history.day(conn, day)  # type: ignore[union-attr]
                 return
-            yield from _table_days(context, conn, contract, source, config, guard, limits, history)
+            tables = _TableDays(context, source, contract, config, guard)
+            yield from tables.load(conn, limits, history)
         for name in LOAD_CHECKS:
             yield check_output(context, name, table_key)
 
     return load_day
-
-
-def _table_days(
-    context: AssetExecutionContext,
-    conn: psycopg.Connection,
-    contract: RecordContract,
-    source: SourceNames,
-    config: Config,
-    guard: DeleteGuard,
-    limits: Thresholds,
-    history: "_History | None",
-) -> Iterator[object]:
-    """Each day loaded with its checks (a refused day's failed check, then the failure), and
-    with `history`, brought into the history."""
-    key, table = AssetKey(source.table), str(getattr(context.resources, source.postgres).table_name)
-    schema = column_schema(contract)
-    try:
-        for loaded in _load_archived(context, conn, contract, source, config, guard):
-            log_load(context.log, loaded, table)
-            yield load_materialization(loaded, key, table, schema)
-            yield from load_evaluations(loaded, guard, limits, key)
-            if history is not None:
-                yield from history.day(conn, loaded.archived.day)
-    except DeletesRefused as refused:
-        yield refused_evaluation(refused, key)
-        raise
 
 
 def _delete_guard(
@@ -365,29 +340,56 @@ class _History:
         return history_day_of(self.store, self.layout, self.contract, day)
 
 
-def _load_archived(
-    context: AssetExecutionContext,
-    conn: psycopg.Connection,
-    contract: RecordContract,
-    source: SourceNames,
-    config: Config,
-    guard: DeleteGuard,
-) -> Iterator[DayLoadReport]:
-    """The run's days loaded from the guard's archive, each as it commits; a day not archived
-    is skipped in a range, and fails a one-day run naming the assets that archive it."""
-    today, snapshot_of = context.resources.clock.today(), _snapshot_of(context, source)
-    return load_archived_days(
-        conn,
-        guard.store,
-        guard.layout,
-        getattr(context.resources, source.postgres).table_name,
-        contract,
-        partition_days(context),
-        source.table,
-        config.reload,
-        on_deletes=guard,
-        on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
-        explain_missing=lambda day, missing: not_archived(
-            day, today, source.name, str(missing), source.assets, snapshot_of(day)
-        ),
-    )
+class _TableDays:
+    """Loads the run's days into the source's table, each with its checks, from the archive the
+    guard records accepted deletes in (one client for the step)."""
+
+    def __init__(
+        self,
+        context: AssetExecutionContext,
+        source: SourceNames,
+        contract: RecordContract,
+        config: Config,
+        guard: DeleteGuard,
+    ) -> None:
+        self.table = getattr(context.resources, source.postgres).table_name
+        self.context, self.source, self.contract, self.config = context, source, contract, config
+        self.guard, self.key, self.schema = guard, AssetKey(source.table), column_schema(contract)
+
+    def load(
+        self, conn: psycopg.Connection, limits: Thresholds, history: "_History | None"
+    ) -> Iterator[object]:
+        """Each day loaded with its checks (a refused day's failed check, then the failure),
+        and with `history`, brought into the history."""
+        try:
+            for loaded in self._archived(conn):
+                log_load(self.context.log, loaded, str(self.table))
+                yield load_materialization(loaded, self.key, str(self.table), self.schema)
+                yield from load_evaluations(loaded, self.guard, limits, self.key)
+                if history is not None:
+                    yield from history.day(conn, loaded.archived.day)
+        except DeletesRefused as refused:
+            yield refused_evaluation(refused, self.key)
+            raise
+
+    def _archived(self, conn: psycopg.Connection) -> Iterator[DayLoadReport]:
+        """The run's days loaded from the guard's archive, each as it commits; a day not
+        archived is skipped in a range, and fails a one-day run naming the assets that
+        archive it."""
+        context, source = self.context, self.source
+        today, snapshot_of = context.resources.clock.today(), _snapshot_of(context, source)
+        return load_archived_days(
+            conn,
+            self.guard.store,
+            self.guard.layout,
+            self.table,
+            self.contract,
+            partition_days(context),
+            source.table,
+            self.config.reload,
+            on_deletes=self.guard,
+            on_missing=lambda day, reason: context.log.warning(f"{day} skipped: {reason}"),
+            explain_missing=lambda day, missing: not_archived(
+                day, today, source.name, str(missing), source.assets, snapshot_of(day)
+            ),
+        )

@@ -4,9 +4,8 @@ CLI, and a local webhook that records what it is posted.
 
 One daemon serves the module (its queue looked at every second, as in the UI test): each test
 looks only at the posts and runs it made, and makes what it needs (today's archived day), so it
-runs alone too. Its sensor's first tick
-comes before any run, so today's deadline (00:00 here) has passed with nothing loaded: that
-alert is the first post.
+runs alone too. Its sensor's first tick comes before any run, so today's deadline (00:00 here)
+has passed with nothing loaded: that alert is the first post.
 """
 
 from __future__ import annotations
@@ -116,15 +115,21 @@ class Deployment:
 
     def archive_today(self) -> Path:
         """Today's archived manifest, after a run of every asset if no run has archived it."""
-        data = Path(self.env["USERS_PIPELINE_DATA_DIR"])
-        manifest = data / "archive" / SourceLayout("users").keys(utc_today()).manifest
+        data, today = Path(self.env["USERS_PIPELINE_DATA_DIR"]), utc_today()
+        manifest = data / "archive" / SourceLayout("users").keys(today).manifest
         if not manifest.exists():
             result = subprocess.run(
-                self.materialize("*", utc_today().isoformat()), cwd=self.home, env=self.env,
+                self.materialize("*", today.isoformat()), cwd=self.home, env=self.env,
                 capture_output=True, text=True, timeout=180,
             )  # fmt: skip
             assert result.returncode == 0, result.stderr[-3000:]
         return manifest
+
+    def file_texts(self) -> list[str]:
+        """Every file of the instance: the daemon's log, the sensor's and the runs' captured
+        logs, the data dir."""
+        files = [path for path in self.home.rglob("*") if path.is_file()]
+        return [path.read_text(errors="replace") for path in files]
 
     def finished(self, run_id: str) -> DagsterRunStatus:
         def status():
@@ -274,9 +279,7 @@ def test_a_failed_run_is_alerted_when_the_webhook_is_back_and_a_refusal_is_not(d
     assert deployment.finished(refused_run) == DagsterRunStatus.FAILURE
     deployment.tick_after(time.time())
     assert hook.posted(refused_run) == []
-    # The refused post is logged: in the daemon's log, the sensor's or the runs' captured logs.
-    files = [path for path in deployment.home.rglob("*") if path.is_file()]
-    assert any("alert not sent" in path.read_text(errors="replace") for path in files)
+    assert any("alert not sent" in text for text in deployment.file_texts())  # logged
 
 
 def test_a_dead_run_is_failed_alerted_and_retried_until_its_day_is_loaded(deployment):
@@ -350,9 +353,6 @@ def test_each_alert_is_posted_once_and_none_holds_a_secret(deployment):
     hook = deployment.hook
     deployment.tick_after(time.time())
     assert hook.texts and len(hook.texts) == len(set(hook.texts))
-    # Every file of the instance too: the daemon's log, the sensor's and the runs' captured logs,
-    # the data dir.
-    files = [path for path in deployment.home.rglob("*") if path.is_file()]
-    produced = [*hook.texts, *(path.read_text(errors="replace") for path in files)]
+    produced = [*hook.texts, *deployment.file_texts()]
     for secret in (TOKEN, "s3cr3tWebhookKey"):
         assert not [text[:80] for text in produced if secret in text]

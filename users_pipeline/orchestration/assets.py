@@ -252,25 +252,11 @@ def _load_asset(
     Either can be materialized alone; each day is its own materialization of each."""
     run_config = load_config(limits)
     table_key, history_key = AssetKey(source.table), AssetKey(source.history)
-    specs = [
-        AssetSpec(
-            table_key, deps=[upload_asset.key], kinds={"postgres"}, skippable=True,
-            description=load_description(source, contract),
-            # Loaded by the deadline each day, from a run that started that day.
-            freshness_policy=FreshnessPolicy.cron(
-                deadline_cron=deadline.cron, lower_bound_delta=deadline.window
-            ),
-        ),
-        AssetSpec(
-            history_key, deps=[table_key], kinds={"postgres"}, skippable=True,
-            description=history_description(source),
-        ),
-    ]  # fmt: skip
 
     @multi_asset(
         **daily,
         name=source.table,
-        specs=specs,
+        specs=_load_specs(contract, source, upload_asset, deadline),
         can_subset=True,
         op_tags=step_tags("load"),
         required_resource_keys={"clock", "data_dir", source.archive, source.postgres},
@@ -294,6 +280,30 @@ def _load_asset(
             yield check_output(context, name, table_key)
 
     return load_day
+
+
+def _load_specs(
+    contract: RecordContract,
+    source: SourceNames,
+    upload_asset: AssetsDefinition,
+    deadline: Deadline,
+) -> list[AssetSpec]:
+    """The table, below the archive object, and its history, below the table."""
+    table_key = AssetKey(source.table)
+    return [
+        AssetSpec(
+            table_key, deps=[upload_asset.key], kinds={"postgres"}, skippable=True,
+            description=load_description(source, contract),
+            # Loaded by the deadline each day, from a run that started that day.
+            freshness_policy=FreshnessPolicy.cron(
+                deadline_cron=deadline.cron, lower_bound_delta=deadline.window
+            ),
+        ),
+        AssetSpec(
+            AssetKey(source.history), deps=[table_key], kinds={"postgres"}, skippable=True,
+            description=history_description(source),
+        ),
+    ]  # fmt: skip
 
 
 def _delete_guard(
